@@ -1,0 +1,103 @@
+"""Shared fixtures: run the real dbt project into throw-away DuckDB files.
+
+Every dbt run here gets its own DuckDB file, target/ and logs/ folders, so
+tests never touch the user's recommender.duckdb and can run beside each other.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+BIN_DIR = Path(sys.executable).parent
+DATASETS_DIR = PROJECT_DIR.parent / "shared" / "datasets"
+
+
+def dbt_env(workdir: Path, duckdb_path: Path, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DUCKDB_PATH=str(duckdb_path),
+        DBT_PROFILES_DIR=str(PROJECT_DIR),
+        DBT_TARGET_PATH=str(workdir / "target"),
+        DBT_LOG_PATH=str(workdir / "logs"),
+        DBT_SEND_ANONYMOUS_USAGE_STATS="False",
+        **extra,
+    )
+    return env
+
+
+def run_dbt(
+    args: list[str],
+    workdir: Path,
+    duckdb_path: Path | None = None,
+    dbt_vars: dict | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run `dbt <args>` in the project; returns the finished process (not checked)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    duckdb_path = duckdb_path or workdir / "recommender.duckdb"
+    command = [str(BIN_DIR / "dbt"), *args]
+    if dbt_vars:
+        command += ["--vars", json.dumps(dbt_vars)]
+    return subprocess.run(
+        command,
+        cwd=PROJECT_DIR,
+        env={**dbt_env(workdir, duckdb_path), **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def build(workdir: Path, dbt_vars: dict | None = None, select: str | None = None) -> Path:
+    """`dbt build` into workdir/recommender.duckdb; fails the test with dbt's output."""
+    args = ["build"] + (["--select", select] if select else [])
+    result = run_dbt(args, workdir, dbt_vars=dbt_vars)
+    if result.returncode != 0:
+        pytest.fail(f"dbt build failed:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}")
+    return workdir / "recommender.duckdb"
+
+
+def generate_sales(path: Path, **options: object) -> Path:
+    """Write sales lines with scripts/generate_sales.py (options as its flags)."""
+    flags = [f"--{name.replace('_', '-')}={value}" for name, value in options.items()]
+    subprocess.run(
+        [
+            sys.executable,
+            str(PROJECT_DIR / "scripts" / "generate_sales.py"),
+            *flags,
+            f"--output={path}",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return path
+
+
+def query(duckdb_path: Path, sql: str, params: list | None = None) -> list[tuple]:
+    with duckdb.connect(str(duckdb_path), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+@pytest.fixture(scope="session")
+def sample_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample seed built once with the default (sparse) engine."""
+    return build(tmp_path_factory.mktemp("sample_build"))
+
+
+@pytest.fixture
+def dbt_runner(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """run_dbt bound to this test's tmp_path."""
+
+    def runner(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        return run_dbt(args, tmp_path, **kwargs)  # type: ignore[arg-type]
+
+    return runner
