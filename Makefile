@@ -52,6 +52,7 @@ docs: install ## Generate the dbt docs site (target/index.html)
 report: install ## Write the validation report (HTML) from the last build
 
 export: install ## Export the recommendations as JSON (exports/ or RECOMMENDER_EXPORT_DEST)
+	$(BIN)/python scripts/export.py $(EXPORT_ARGS)
 
 bench: install ## Benchmark dbt build against the sparse pipeline and the tutorial
 
