@@ -6,12 +6,16 @@ tests never touch the user's recommender.duckdb and can run beside each other.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import duckdb
 import pytest
@@ -101,3 +105,46 @@ def dbt_runner(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]
         return run_dbt(args, tmp_path, **kwargs)  # type: ignore[arg-type]
 
     return runner
+
+
+# --- PostgreSQL (serving tests) -------------------------------------------------------------
+# A real server from the machine's binaries (scripts/scratch_postgres.py: initdb into a temp
+# dir as the `postgres` OS user, trust auth, private port on 127.0.0.1, fsync off), started
+# once per session and stopped afterwards. Each test gets its own database.
+
+
+def script_module(name: str) -> ModuleType:
+    """Import scripts/<name>.py (the scripts folder is not a package)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, PROJECT_DIR / "scripts" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """A running throw-away PostgreSQL (a scratch_postgres.ScratchPostgres)."""
+    scratch = script_module("scratch_postgres")
+    try:
+        server = scratch.start()
+    except scratch.ScratchPostgresError as exc:
+        pytest.fail(f"cannot start the test PostgreSQL server: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_dsn(postgres_server: Any) -> Iterator[str]:
+    """DSN of a fresh, empty database on the session's server, dropped after the test."""
+    import psycopg
+
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.dsn(), autocommit=True) as con:
+        con.execute(f'create database "{name}"')
+    yield postgres_server.dsn(name)
+    with psycopg.connect(postgres_server.dsn(), autocommit=True) as con:
+        con.execute(f'drop database if exists "{name}" with (force)')
