@@ -2,6 +2,12 @@
     The relation staging reads sales lines from: the `raw_sales` seed, or the
     user's own CSV/Parquet file (or glob) when the `sales_path` var is set.
     Every column is read as text so ids keep leading zeros and unicode.
+
+    Before the file is read for real it is checked (only when dbt executes),
+    so a bad file fails with a message naming the file, the problem and the
+    fix instead of a reader error deep in the build:
+    no matching file, an empty (0-byte) file, text that is not UTF-8 (CSV),
+    a missing required column, a header without any sales line.
 #}
 {% macro sales_source() %}
     {%- set path = var('sales_path', '') -%}
@@ -10,15 +16,23 @@
     {%- endif -%}
     {%- set reader = sales_file_reader(path) -%}
     {%- if execute -%}
+        {%- do check_sales_file(path) -%}
         {%- do check_sales_columns(reader, path) -%}
+        {%- do check_sales_not_empty(reader, path) -%}
     {%- endif -%}
     {{ return(reader) }}
 {% endmacro %}
 
 
+{#  The path as a SQL string literal: the only way the var reaches SQL. #}
+{% macro sales_path_literal(path) %}
+    {{- return("'" ~ (path | string) | replace("'", "''") ~ "'") -}}
+{% endmacro %}
+
+
 {% macro sales_file_reader(path) %}
     {%- set path = path | string -%}
-    {%- set quoted = "'" ~ path | replace("'", "''") ~ "'" -%}
+    {%- set quoted = sales_path_literal(path) -%}
     {%- set lowered = path | lower -%}
     {%- if lowered.endswith('.parquet') -%}
         {{ return("read_parquet(" ~ quoted ~ ")") }}
@@ -29,6 +43,51 @@
             "sales_path '" ~ path ~ "' must end in .csv, .csv.gz, .tsv or .parquet "
             ~ "(a glob such as /data/sales_*.parquet is fine)."
         ) }}
+    {%- endif -%}
+{% endmacro %}
+
+
+{#
+    Files exist, are not empty, and (plain CSV/TSV) are UTF-8. The UTF-8 check
+    reads each file once more as bytes (about 1 s per 200 MB); compressed and
+    Parquet files are left to their reader.
+#}
+{% macro check_sales_file(path) %}
+    {%- set quoted = sales_path_literal(path) -%}
+    {%- set lowered = (path | string) | lower -%}
+    {%- set checks_text = lowered.endswith('.csv') or lowered.endswith('.tsv') -%}
+    {%- set files = run_query("select count(*) from glob(" ~ quoted ~ ")") -%}
+    {%- if files.columns[0].values()[0] == 0 -%}
+        {{ exceptions.raise_compiler_error(
+            "Sales file '" ~ path ~ "' does not exist (no file matches it). Relative paths "
+            ~ "are relative to the dbt project folder; check sales_path."
+        ) }}
+    {%- endif -%}
+    {%- set sizes = run_query(
+        "select filename from read_blob(" ~ quoted ~ ") where size = 0 order by filename"
+    ) -%}
+    {%- set empty_files = sizes.columns[0].values() | list -%}
+    {%- if empty_files -%}
+        {{ exceptions.raise_compiler_error(
+            "Sales file '" ~ empty_files | join("', '") ~ "' is empty (0 bytes): it has no "
+            ~ "header and no sales lines. Re-export it, or point sales_path at another file."
+        ) }}
+    {%- endif -%}
+    {%- if checks_text -%}
+        {%- set invalid = run_query(
+            "select filename from read_blob(" ~ quoted ~ ")"
+            ~ " where try(decode(content)) is null order by filename"
+        ) -%}
+        {%- set invalid_files = invalid.columns[0].values() | list -%}
+        {%- if invalid_files -%}
+            {{ exceptions.raise_compiler_error(
+                "Sales file '" ~ invalid_files | join("', '") ~ "' is not UTF-8 text (it has "
+                ~ "bytes that are not valid UTF-8, e.g. a Latin-1 or Windows-1252 export). "
+                ~ "Re-export it as UTF-8, or convert it, e.g. "
+                ~ "`iconv -f WINDOWS-1252 -t UTF-8 in.csv > out.csv`, and point sales_path at "
+                ~ "the converted file."
+            ) }}
+        {%- endif -%}
     {%- endif -%}
 {% endmacro %}
 
@@ -45,7 +104,24 @@
         {{ exceptions.raise_compiler_error(
             "Sales file '" ~ path ~ "' is missing required column(s): " ~ missing | join(', ')
             ~ ". It has: " ~ found | join(', ') ~ ". Rename the columns to order_id, "
-            ~ "product_id, category (other columns are ignored) or point sales_path at another file."
+            ~ "product_id, category (other columns are ignored) or point sales_path at another "
+            ~ "file. If the names look right, a malformed line (a different number of fields) "
+            ~ "may have hidden the delimiter: check the first lines."
+        ) }}
+    {%- endif -%}
+{% endmacro %}
+
+
+{#
+    A file with a header and no line would build empty tables that look like a
+    successful run (and an empty export): refuse it instead.
+#}
+{% macro check_sales_not_empty(reader, path) %}
+    {%- set probe = run_query("select count(*) from (select 1 from " ~ reader ~ " limit 1)") -%}
+    {%- if probe.columns[0].values()[0] == 0 -%}
+        {{ exceptions.raise_compiler_error(
+            "Sales file '" ~ path ~ "' has a header but no sales lines: there is nothing to "
+            ~ "recommend from. Check the export that wrote it."
         ) }}
     {%- endif -%}
 {% endmacro %}

@@ -1,3 +1,9 @@
+{#
+    Cleaning rules (README "What happens when..."): surrounding spaces are
+    extract noise (' 042' and '042' are one product); blank and the text NULL
+    (what SQL clients write for a missing value) are missing. Everything else,
+    quotes, commas, unicode, leading zeros, is kept exactly as given.
+#}
 with
 
 source as (
@@ -6,16 +12,30 @@ source as (
 
 ),
 
-renamed as (
+trimmed as (
 
     select
         row_number() over () as sales_line_id,
-        -- Surrounding spaces are extract noise: ' 042' and '042' are one product.
-        nullif(trim(cast(order_id as varchar)), '') as order_id,
-        nullif(trim(cast(product_id as varchar)), '') as product_id,
-        nullif(trim(cast(category as varchar)), '') as category
+        trim(cast(order_id as varchar)) as order_id,
+        trim(cast(product_id as varchar)) as product_id,
+        trim(cast(category as varchar)) as category
 
     from source
+
+),
+
+renamed as (
+
+    select
+        sales_line_id,
+        case when order_id = '' or lower(order_id) = 'null' then null else order_id end
+            as order_id,
+        case when product_id = '' or lower(product_id) = 'null' then null else product_id end
+            as product_id,
+        case when category = '' or lower(category) = 'null' then null else category end
+            as category
+
+    from trimmed
 
 ),
 
