@@ -99,11 +99,13 @@ class Source:
 
 def read_s3(bucket: str, key: str, endpoint_url: str | None) -> bytes:
     import boto3
+    from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
     where = f"s3://{bucket}/{key}"
+    config = Config(connect_timeout=10, read_timeout=60, retries={"max_attempts": 3})
     try:
-        client = boto3.client("s3", endpoint_url=endpoint_url)
+        client = boto3.client("s3", endpoint_url=endpoint_url, config=config)
         return client.get_object(Bucket=bucket, Key=key)["Body"].read()
     except NoCredentialsError as exc:
         raise LoadError(
