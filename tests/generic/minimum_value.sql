@@ -1,0 +1,80 @@
+{#
+    The column is at least `min_value`: in every group of `group_by` (each
+    group's smallest value), or over the whole model when no group_by is
+    given; only rows matching `row_condition` count. A group whose values are
+    all null fails too (nothing to show it meets the threshold).
+
+    Returns one row per breaching group with a `message` naming the group, its
+    value and the threshold. dbt prints only a failing test's name and row
+    count, so the messages are also logged while dbt runs the test, and the
+    rows are kept when the test has `store_failures: true`.
+#}
+{% test minimum_value(model, column_name, min_value, group_by=none, row_condition=none) %}
+    {%- if min_value is none or min_value is string and min_value | trim == '' -%}
+        {{ exceptions.raise_compiler_error(
+            "minimum_value on " ~ column_name ~ " needs min_value: the smallest allowed value."
+        ) }}
+    {%- endif -%}
+    {%- if group_by is string -%}
+        {{ exceptions.raise_compiler_error(
+            "minimum_value on " ~ column_name ~ ": group_by must be a list of column names, "
+            ~ "e.g. [" ~ group_by ~ "]."
+        ) }}
+    {%- endif -%}
+    {%- set groups = group_by or [] -%}
+    {%- set group_labels = [] -%}
+    {%- for column in groups -%}
+        {%- do group_labels.append(
+            "'" ~ column ~ " ' || coalesce('''' || cast(" ~ column ~ " as varchar) || '''', 'null')"
+        ) -%}
+    {%- endfor %}
+
+    {%- set validation_sql %}
+with
+
+grouped as (
+
+    select
+        {% for column in groups %}{{ column }},
+        {% endfor -%}
+        min({{ column_name }}) as {{ column_name }},
+        count(*) as row_count
+
+    from {{ model }}
+    {% if row_condition %}where {{ row_condition }}{% endif %}
+    {% if groups %}group by {{ groups | join(', ') }}{% endif %}
+
+),
+
+validation_errors as (
+
+    select
+        *,
+        cast({{ min_value }} as double) as min_value,
+        {% if groups %}{{ group_labels | join(" || ', ' || ") }} || ': ' || {% endif -%}
+        '{{ column_name }} '
+        || coalesce(cast(round(cast({{ column_name }} as double), 4) as varchar), 'null')
+        || ' is below min_value ' || cast(cast({{ min_value }} as double) as varchar)
+        {% if row_condition %}|| ' (rows where {{ row_condition | replace("'", "''") }})'{% endif %}
+        as message
+
+    from grouped
+    where {{ column_name }} is null or {{ column_name }} < {{ min_value }}
+
+)
+
+select * from validation_errors
+    {%- endset -%}
+
+    {#- Surface the messages in dbt's output (only at run time, once the model exists). -#}
+    {%- if execute and load_relation(model) is not none -%}
+        {%- set breaches = run_query(
+            "select message from (" ~ validation_sql ~ ") as breaches order by message"
+        ) -%}
+        {%- for message in breaches.columns[0].values() -%}
+            {%- do log("minimum_value failed on " ~ model.identifier ~ ": " ~ message, info=true) -%}
+        {%- endfor -%}
+    {%- endif %}
+
+{{ validation_sql }}
+{% endtest %}
