@@ -14,7 +14,12 @@ parallel, without storing the rest, then makes the answer exact:
 1. candidates: the top `top_k + margin` of the row-normalized product C_n C_n^T;
 2. their similarity is recomputed exactly as the SQL engine computes it
    (integer dot product divided by the product of the norms), so both engines
-   give bit-identical numbers and rankings;
+   give bit-identical numbers and rankings. The integer dot product is
+   recovered from the candidate's float cosine (cosine * |a| * |b|, rounded):
+   a sum of m non-negative float64 terms is within gamma(m) = m*u/(1 - m*u)
+   of exact (u = 2^-53), so when that bound, times the estimate, is below
+   1/2 the rounding is provably the exact integer. Pairs where it is not (dot
+   products beyond ~1e11 over thousands of terms) are recomputed from C;
 3. a row is proven complete when its k-th exact similarity beats, by more than
    the floating-point error bound, everything the candidate search left out;
    rows it cannot prove (ties straddling the cut) are recomputed in full with
@@ -29,6 +34,12 @@ from sparse_dot_topn import sp_matmul_topn
 # Upper bound on |approximate - exact| cosine. The candidate search sums at
 # most a few million products of numbers <= 1 in float64 (error ~1e-13).
 FLOAT_ERROR_BOUND = 1e-9
+# float64 unit roundoff, for the rounding-error bound of a dot product.
+UNIT_ROUNDOFF = 2.0**-53
+# Roundings outside the sum: two per normalized entry, two to undo the norms.
+EXTRA_ROUNDINGS = 8
+# Beyond this a float64 no longer holds every integer: recompute from C.
+EXACT_FLOAT_INTEGER = 2.0**52
 # Extra candidates fetched beyond top_k + 1 (self): cheap, and it settles most ties.
 CANDIDATE_MARGIN = 24
 # Rows recomputed in full at a time when a tie needs it (bounds memory).
@@ -46,6 +57,26 @@ def exact_dot_products(matrix, rows, cols):
         right = matrix[cols[start:stop]]
         out[start:stop] = np.asarray(left.multiply(right).sum(axis=1)).ravel()
     return out
+
+
+def recovered_dot_products(matrix, approx, norms, degrees, rows, cols):
+    """C[rows[i]] . C[cols[i]] in integers, from the float cosines when provably exact.
+
+    approx[i] is the float64 cosine of the two rows as sparse_dot_topn summed
+    it: at most min(degree) non-negative terms, each a product of entries
+    normalized with two roundings. Multiplying back by both norms gives an
+    estimate within gamma(terms + EXTRA_ROUNDINGS) * estimate of the integer;
+    below 1/2 (we ask 1/4), rounding it is exact. The rest is recomputed.
+    """
+    estimate = approx * norms[rows] * norms[cols]
+    terms = np.minimum(degrees[rows], degrees[cols]) + EXTRA_ROUNDINGS
+    gamma = terms * UNIT_ROUNDOFF / (1.0 - terms * UNIT_ROUNDOFF)
+    provable = (estimate * gamma * (1.0 + 1e-6) < 0.25) & (estimate < EXACT_FLOAT_INTEGER)
+    dots = np.rint(estimate).astype(np.int64)
+    unprovable = np.flatnonzero(~provable)
+    if unprovable.size:
+        dots[unprovable] = exact_dot_products(matrix, rows[unprovable], cols[unprovable])
+    return dots
 
 
 def rank_rows(rows, cols, similarity, top_k):
@@ -83,8 +114,10 @@ def neighbours(pair_keys, co_keys, pair_counts, norms, top_k, floor, n_threads):
     inverse = np.divide(1.0, norms, out=np.zeros(n), where=norms > 0)
     normalized = (sp.diags(inverse) @ matrix.astype(np.float64)).tocsr()
     top_n = top_k + 1 + CANDIDATE_MARGIN
+    # C is symmetric, so the transpose of the row-normalized C is C with its
+    # columns normalized: same pattern, no transpose to build.
     candidates = sp_matmul_topn(
-        normalized, normalized.T.tocsr(), top_n=top_n, sort=True, n_threads=n_threads
+        normalized, normalized.T.tocsr(), top_n=top_n, sort=False, n_threads=n_threads
     ).tocsr()
 
     returned = np.diff(candidates.indptr)
@@ -92,13 +125,15 @@ def neighbours(pair_keys, co_keys, pair_counts, norms, top_k, floor, n_threads):
     cols = candidates.indices.astype(np.int64)
     approx = candidates.data
     smallest_returned = np.full(n, np.inf)
-    np.minimum.at(smallest_returned, rows, approx)
+    filled = np.flatnonzero(returned)
+    if filled.size:
+        smallest_returned[filled] = np.minimum.reduceat(approx, candidates.indptr[filled])
 
     keep = rows != cols
-    rows, cols = rows[keep], cols[keep]
-    similarity = exact_dot_products(matrix, rows, cols).astype(np.float64) / (
-        norms[rows] * norms[cols]
-    )
+    rows, cols, approx = rows[keep], cols[keep], approx[keep]
+    degrees = np.diff(matrix.indptr)
+    dots = recovered_dot_products(matrix, approx, norms, degrees, rows, cols)
+    similarity = dots.astype(np.float64) / (norms[rows] * norms[cols])
     keep = similarity > floor
     ranked = rank_rows(rows[keep], cols[keep], similarity[keep], top_k)
 
