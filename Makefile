@@ -27,8 +27,8 @@ install: $(VENV)/.installed ## Create .venv and install the pinned requirements
 
 run: install build summary ## Build the recommendations on the sample data (or VARS='{sales_path: ...}')
 
-build: install
-	$(DBT) build $(if $(VARS),--vars '$(VARS)')
+build: install ## dbt build into a fresh file, swapped in only when it succeeds (scripts/build.py)
+	$(BIN)/python scripts/build.py $(if $(VARS),--vars '$(VARS)')
 
 summary: install ## Print what the last build produced
 	$(BIN)/python scripts/summary.py
