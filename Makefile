@@ -57,6 +57,7 @@ export: install ## Export the recommendations as JSON (exports/ or RECOMMENDER_E
 bench: install ## Benchmark dbt build against the sparse pipeline and the tutorial
 
 serve-demo: install ## Build, export to a local S3 server, load into PostgreSQL, query
+	$(BIN)/python scripts/serve_demo.py $(if $(PRODUCT),--product '$(PRODUCT)')
 
 clean: ## Remove build outputs (keeps .venv)
 	rm -rf target logs dbt_packages exports reports
