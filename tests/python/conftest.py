@@ -9,10 +9,17 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import socket
 import subprocess
 import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -148,3 +155,101 @@ def postgres_dsn(postgres_server: Any) -> Iterator[str]:
     yield postgres_server.dsn(name)
     with psycopg.connect(postgres_server.dsn(), autocommit=True) as con:
         con.execute(f'drop database if exists "{name}" with (force)')
+
+
+# --- S3 (export and serving tests) ----------------------------------------------------------
+# A real moto S3 server process (`moto_server` from the venv) on a free port of 127.0.0.1,
+# started once per session and stopped afterwards. Nothing global is set: tests hand the
+# endpoint URL and S3_TEST_CREDENTIALS to their clients and subprocesses explicitly, so no
+# test can reach real AWS. Buckets are shared by the session: give each test its own bucket.
+
+S3_TEST_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@dataclass
+class MotoServer:
+    """A running `moto_server` process; url is its endpoint (http://127.0.0.1:PORT)."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_moto_server(env: dict[str, str] | None = None, timeout: float = 30.0) -> MotoServer:
+    """Start moto's S3 server (extra env, e.g. INITIAL_NO_AUTH_ACTION_COUNT) and wait for it."""
+    for _ in range(3):  # the free port can be taken between probe and bind: try another
+        port = free_port()
+        handle, log_name = tempfile.mkstemp(prefix="moto_server_", suffix=".log")
+        with os.fdopen(handle, "wb") as log:
+            process = subprocess.Popen(
+                [str(BIN_DIR / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
+            )
+        server = MotoServer(f"http://127.0.0.1:{port}", process, Path(log_name))
+        deadline = time.monotonic() + timeout
+        while process.poll() is None and time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{server.url}/moto-api/data.json", timeout=2).close()
+                return server
+            except urllib.error.HTTPError:
+                return server  # it answers
+            except OSError:
+                time.sleep(0.2)
+        server.stop()
+    pytest.fail(f"moto_server did not start on 127.0.0.1:\n{server.log()}")
+
+
+@contextmanager
+def moto_server(env: dict[str, str] | None = None) -> Iterator[MotoServer]:
+    """A moto S3 server for the duration of the with-block."""
+    server = start_moto_server(env)
+    try:
+        yield server
+    finally:
+        server.stop()
+        server.log_path.unlink(missing_ok=True)
+
+
+def s3_client(endpoint_url: str, **credentials: str) -> Any:
+    """A boto3 S3 client for the test server (test credentials unless given)."""
+    import boto3
+
+    keys = {**S3_TEST_CREDENTIALS, **credentials}
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"],
+        region_name=keys["AWS_DEFAULT_REGION"],
+    )
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """Endpoint URL of a moto S3 server process shared by the session."""
+    with moto_server() as server:
+        yield server.url

@@ -1,0 +1,633 @@
+"""scripts/export.py against real things: dbt-built DuckDB files and moto S3 server processes.
+
+Every export runs the script as users do (a subprocess), with the endpoint and test
+credentials passed in its environment only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from hashlib import sha256
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from botocore.exceptions import ClientError
+from conftest import (
+    PROJECT_DIR,
+    S3_TEST_CREDENTIALS,
+    build,
+    moto_server,
+    query,
+    run_dbt,
+    s3_client,
+)
+from sklearn.metrics.pairwise import cosine_similarity
+
+EXPORT = PROJECT_DIR / "scripts" / "export.py"
+STAMP = "2030-01-02_03-04"
+LATER = "2030-01-02_03-05"
+
+# Hand-made sales lines for the byte-for-byte test: 7 products (unicode and leading zeros
+# in the ids, one line repeated so a quantity is 2) whose top 5 are all above 0 and free
+# of ties, so the tutorial's unstable sort and our tie-break cannot disagree.
+TINY_SALES = [
+    ("o01", "ßeta", "drinks"),
+    ("o01", "café", "drinks"),
+    ("o01", "zeta", "bakery"),
+    ("o02", "042", "dairy"),
+    ("o02", "Ωmega", "dairy"),
+    ("o03", "10", "bakery"),
+    ("o03", "007", "dairy"),
+    ("o03", "zeta", "bakery"),
+    ("o04", "007", "dairy"),
+    ("o04", "10", "bakery"),
+    ("o04", "zeta", "bakery"),
+    ("o05", "10", "bakery"),
+    ("o05", "zeta", "bakery"),
+    ("o05", "042", "dairy"),
+    ("o05", "café", "drinks"),
+    ("o06", "zeta", "bakery"),
+    ("o06", "10", "bakery"),
+    ("o06", "café", "drinks"),
+    ("o07", "042", "dairy"),
+    ("o07", "Ωmega", "dairy"),
+    ("o07", "10", "bakery"),
+    ("o08", "Ωmega", "dairy"),
+    ("o08", "007", "dairy"),
+    ("o08", "ßeta", "drinks"),
+    ("o09", "café", "drinks"),
+    ("o09", "ßeta", "drinks"),
+    ("o01", "ßeta", "drinks"),
+]
+
+
+# ------------------------------------------------------------------------ helpers
+
+
+def export_env(endpoint_url: str | None = None, **extra: str) -> dict[str, str]:
+    """The user's environment minus any real AWS settings, plus the test server's."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("AWS_", "RECOMMENDER_EXPORT_", "DBT_TARGET_PATH", "DUCKDB_PATH"))
+    }
+    env.update(S3_TEST_CREDENTIALS)
+    env["AWS_CONFIG_FILE"] = os.devnull
+    env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    if endpoint_url:
+        env["AWS_ENDPOINT_URL"] = endpoint_url
+    env.update(extra)
+    return env
+
+
+def run_export(
+    *args: str,
+    env: dict[str, str],
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(EXPORT), *args],
+        cwd=cwd or PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert result.returncode == 0, f"export failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def refused(result: subprocess.CompletedProcess[str], *phrases: str) -> str:
+    """Assert the export refused (exit != 0) with a message containing the phrases."""
+    assert result.returncode != 0, f"export should have refused:\n{result.stdout}"
+    message = result.stderr
+    for phrase in phrases:
+        assert phrase in message, f"{phrase!r} not in the error:\n{message}"
+    assert "Traceback" not in message, message
+    assert "testing" not in message and "wrong-secret" not in message  # no secrets shown
+    return message
+
+
+def snapshot(client: Any, bucket: str) -> dict[str, bytes]:
+    """Every object in the bucket with its bytes."""
+    keys = [item["Key"] for item in client.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    return {key: client.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys}
+
+
+def folder_snapshot(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def mart_rows(duckdb_path: Path) -> list[tuple]:
+    return query(
+        duckdb_path,
+        "select product_id, recommendation_rank, recommended_product_id, similarity,"
+        " pair_count, product_category, recommended_category"
+        " from product_recommendations order by product_id, recommendation_rank",
+    )
+
+
+def tutorial_json(sales_df: pd.DataFrame) -> bytes:
+    """The tutorial's own code path, from the sales lines to the JSON bytes.
+
+    Verbatim except where pandas 3 needs it: .values is read-only under copy-on-write,
+    so the diagonal is zeroed on a copy; reset_index(inplace=True) is deprecated, so its
+    result is assigned.
+    """
+    pivot_df = pd.pivot_table(
+        sales_df, index="order_id", columns="product_id", values="category", aggfunc="count"
+    )
+    pivot_df = pivot_df.reset_index()
+    pivot_df = pivot_df.fillna(0)
+    pivot_df = pivot_df.drop("order_id", axis=1)
+
+    co_matrix = pivot_df.T.dot(pivot_df)
+    values = co_matrix.to_numpy(copy=True)
+    np.fill_diagonal(values, 0)
+    co_matrix = pd.DataFrame(values, index=co_matrix.index, columns=co_matrix.columns)
+
+    cos_score_df = pd.DataFrame(cosine_similarity(co_matrix))
+    cos_score_df.index = co_matrix.index
+    cos_score_df.columns = np.array(co_matrix.index)
+
+    # The fixture must not lean on ties or zero scores (we keep only similarity > 0).
+    for product in cos_score_df.index:
+        scores = np.sort(cos_score_df[cos_score_df.index != product][product].to_numpy())
+        assert scores[-5:].min() > 0 and np.diff(scores[-6:]).min() > 1e-6, product
+
+    product_recs = []
+    for i in cos_score_df.index:
+        product_recs.append(
+            cos_score_df[cos_score_df.index != i][i].sort_values(ascending=False)[0:5].index
+        )
+
+    product_recs_df = pd.DataFrame(product_recs)
+    product_recs_df["recs_list"] = product_recs_df.values.tolist()
+    product_recs_df.index = cos_score_df.index
+    product_recs_df["json_out"] = product_recs_df["recs_list"].apply(
+        lambda x: [str(element) for element in x]
+    )
+    product_recs_df["json_out"] = product_recs_df["json_out"].apply(lambda x: ";".join(x))
+    product_recs_dict = product_recs_df.to_dict()
+    return json.dumps(product_recs_dict["json_out"], indent=4, ensure_ascii=False).encode("UTF-8")
+
+
+def copy_build(sample_build: Path, folder: Path) -> Path:
+    """A private copy of the sample build (DuckDB file and target/) to modify."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(sample_build, folder / "recommender.duckdb")
+    shutil.copytree(sample_build.parent / "target", folder / "target")
+    return folder / "recommender.duckdb"
+
+
+@pytest.fixture(scope="module")
+def sample(sample_build: Path) -> dict[str, str]:
+    """--duckdb and --target-path arguments for the session's sample build."""
+    return {"duckdb": str(sample_build), "target": str(sample_build.parent / "target")}
+
+
+def sample_args(sample: dict[str, str], dest: str, *extra: str) -> list[str]:
+    return ["--duckdb", sample["duckdb"], "--target-path", sample["target"], "--dest", dest]
+
+
+@pytest.fixture
+def bucket(s3_server: str, request: pytest.FixtureRequest) -> str:
+    """A fresh bucket on the session's moto server."""
+    name = "t-" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:50].strip("-")
+    s3_client(s3_server).create_bucket(Bucket=name)
+    return name
+
+
+def latest_of(client: Any, bucket: str, prefix: str = "") -> dict[str, Any]:
+    return json.loads(client.get_object(Bucket=bucket, Key=f"{prefix}latest.json")["Body"].read())
+
+
+# -------------------------------------------------------------------------- tests
+
+
+def test_help_shows_examples() -> None:
+    result = ok(run_export("--help", env=export_env()))
+    assert "examples:" in result.stdout
+    assert "s3://my-bucket/recs/" in result.stdout
+    assert "--allow-failed-validation" in result.stdout
+
+
+def test_tutorial_format_byte_for_byte(tmp_path: Path, s3_server: str, bucket: str) -> None:
+    sales_df = pd.DataFrame(TINY_SALES, columns=["order_id", "product_id", "category"])
+    sales_csv = tmp_path / "tiny_sales.csv"
+    sales_df.to_csv(sales_csv, index=False)
+    expected = tutorial_json(sales_df)
+
+    # Only the mart and its upstream: 7 products are too few for the validation thresholds.
+    duckdb_path = build(
+        tmp_path / "build",
+        dbt_vars={"sales_path": str(sales_csv)},
+        select="+product_recommendations +sales_rejected",
+    )
+    target = str(tmp_path / "build" / "target")
+    env = export_env(s3_server)
+    ok(
+        run_export(
+            *["--duckdb", str(duckdb_path), "--target-path", target, "--timestamp", STAMP],
+            *["--dest", f"s3://{bucket}/tiny/"],
+            env=env,
+        )
+    )
+    client = s3_client(s3_server)
+    key = f"tiny/recommendations_{STAMP}.json"
+    uploaded = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert uploaded == expected
+    assert "café".encode() in uploaded  # UTF-8, not \\u escapes
+
+    # The local destination writes the very same bytes.
+    local = tmp_path / "local"
+    ok(
+        run_export(
+            *["--duckdb", str(duckdb_path), "--target-path", target, "--timestamp", STAMP],
+            *["--dest", str(local)],
+            env=env,
+        )
+    )
+    assert (local / f"recommendations_{STAMP}.json").read_bytes() == expected
+
+
+@pytest.mark.parametrize("export_format", ["tutorial", "rich"])
+def test_object_round_trips_to_the_mart(
+    sample: dict[str, str], s3_server: str, bucket: str, export_format: str
+) -> None:
+    result = ok(
+        run_export(
+            *sample_args(sample, f"s3://{bucket}/recs"),
+            *["--format", export_format, "--timestamp", STAMP],
+            env=export_env(s3_server),
+        )
+    )
+    assert "[7/7]" in result.stdout  # a progress line per step
+    client = s3_client(s3_server)
+    body = client.get_object(Bucket=bucket, Key=f"recs/recommendations_{STAMP}.json")["Body"]
+    exported = json.loads(body.read())
+    rows = mart_rows(Path(sample["duckdb"]))
+    assert rows
+    if export_format == "tutorial":
+        expected: dict[str, Any] = {}
+        for product_id, _, recommended, *_ in rows:
+            expected.setdefault(product_id, []).append(recommended)
+        assert {key: value.split(";") for key, value in exported.items()} == expected
+    else:
+        back = [
+            (
+                product_id,
+                item["rank"],
+                item["product_id"],
+                item["similarity"],
+                item["pair_count"],
+                item["product_category"],
+                item["recommended_category"],
+            )
+            for product_id, items in exported.items()
+            for item in items
+        ]
+        assert back == rows  # floats included: exactly, not approximately
+    assert list(exported) == sorted(exported)
+
+
+def test_manifest_checksum_and_latest_moves_only_on_success(
+    sample: dict[str, str], s3_server: str, bucket: str
+) -> None:
+    client = s3_client(s3_server)
+    env = export_env(s3_server)
+    ok(run_export(*sample_args(sample, f"s3://{bucket}/"), "--timestamp", STAMP, env=env))
+    first_key = f"recommendations_{STAMP}.json"
+    manifest = json.loads(
+        client.get_object(Bucket=bucket, Key=f"recommendations_{STAMP}.manifest.json")[
+            "Body"
+        ].read()
+    )
+    body = client.get_object(Bucket=bucket, Key=first_key)["Body"].read()
+    assert manifest["sha256"] == sha256(body).hexdigest()
+    rows = mart_rows(Path(sample["duckdb"]))
+    assert manifest["export_key"] == first_key
+    assert manifest["format"] == "tutorial"
+    assert manifest["row_count"] == len(rows)
+    assert manifest["product_count"] == len({row[0] for row in rows})
+    assert manifest["source_duckdb"] == str(Path(sample["duckdb"]).resolve())
+    assert manifest["vars"]["top_k"] == 5
+    assert manifest["project_version"] == "0.1.0"
+    assert "validation" in manifest and "created_at" in manifest
+    latest = latest_of(client, bucket)
+    assert latest == {
+        "export_key": first_key,
+        "manifest_key": f"recommendations_{STAMP}.manifest.json",
+        "sha256": manifest["sha256"],
+        "created_at": manifest["created_at"],
+    }
+
+    # A refused export (the key exists) leaves everything as it was...
+    before = snapshot(client, bucket)
+    refused(
+        run_export(*sample_args(sample, f"s3://{bucket}/"), "--timestamp", STAMP, env=env),
+        "already exists",
+    )
+    assert snapshot(client, bucket) == before
+
+    # ... a dry run writes nothing ...
+    result = ok(
+        run_export(
+            *sample_args(sample, f"s3://{bucket}/"), "--timestamp", LATER, "--dry-run", env=env
+        )
+    )
+    assert f"recommendations_{LATER}.json" in result.stdout
+    assert snapshot(client, bucket) == before
+
+    # ... and a successful one moves latest.json to itself.
+    ok(
+        run_export(
+            *sample_args(sample, f"s3://{bucket}/"),
+            *["--timestamp", LATER, "--format", "rich"],
+            env=env,
+        )
+    )
+    assert latest_of(client, bucket)["export_key"] == f"recommendations_{LATER}.json"
+    after = snapshot(client, bucket)
+    assert {key: after[key] for key in before if key != "latest.json"} == {
+        key: value for key, value in before.items() if key != "latest.json"
+    }
+
+
+def test_refusals_leave_previous_export_untouched(
+    sample_build: Path, sample: dict[str, str], s3_server: str, bucket: str, tmp_path: Path
+) -> None:
+    client = s3_client(s3_server)
+    env = export_env(s3_server)
+    dest = f"s3://{bucket}/recs/"
+    ok(run_export(*sample_args(sample, dest), "--timestamp", STAMP, env=env))
+    before = snapshot(client, bucket)
+    assert f"recs/recommendations_{STAMP}.json" in before
+
+    def attempt(duckdb_path: Path, target: Path | str, *extra: str) -> str:
+        args = ["--duckdb", str(duckdb_path), "--target-path", str(target), "--dest", dest]
+        return refused(run_export(*args, "--timestamp", LATER, *extra, env=env))
+
+    target = sample["target"]
+    assert "does not exist" in attempt(tmp_path / "missing.duckdb", target)
+
+    no_table = copy_build(sample_build, tmp_path / "no_table")
+    with duckdb.connect(str(no_table)) as con:
+        con.execute("drop table product_recommendations")
+    assert "table product_recommendations is missing" in attempt(no_table, target)
+
+    empty = copy_build(sample_build, tmp_path / "empty")
+    with duckdb.connect(str(empty)) as con:
+        con.execute("delete from product_recommendations")
+    assert "is empty" in attempt(empty, target)
+
+    missing_bucket = f"missing-{bucket}"[:63].rstrip("-")
+    message = refused(run_export(*sample_args(sample, f"s3://{missing_bucket}/"), env=env))
+    assert "does not exist" in message and "Create it" in message
+
+    # A real failed dbt run: the mart's tests with top_k 1 against a top-5 build.
+    failed = copy_build(sample_build, tmp_path / "failed")
+    result = run_dbt(
+        ["test", "--select", "product_recommendations"],
+        failed.parent,
+        duckdb_path=failed,
+        dbt_vars={"top_k": 1},
+    )
+    assert result.returncode != 0, result.stdout[-3000:]
+    message = attempt(failed, failed.parent / "target")
+    assert "--allow-failed-validation" in message and "failed" in message
+    assert snapshot(client, bucket) == before
+
+    # The override exports, and says so in the manifest.
+    ok(
+        run_export(
+            *["--duckdb", str(failed), "--target-path", str(failed.parent / "target")],
+            *["--dest", dest, "--timestamp", LATER, "--allow-failed-validation"],
+            env=env,
+        )
+    )
+    manifest = json.loads(
+        client.get_object(Bucket=bucket, Key=f"recs/recommendations_{LATER}.manifest.json")[
+            "Body"
+        ].read()
+    )
+    assert manifest["dbt_run"]["allowed_failed_validation"] is True
+    assert manifest["dbt_run"]["failed_checks"]
+    assert manifest["vars"]["top_k"] == 1  # the vars of the last run, as recorded by dbt
+
+
+def test_failed_validation_tests_are_what_decide_once_they_exist(
+    sample_build: Path, sample: dict[str, str], tmp_path: Path
+) -> None:
+    """With validation tests in the run, a failing mart test alone does not block."""
+    work = tmp_path / "artifacts"
+    target = work / "target"
+    shutil.copytree(Path(sample["target"]), target)
+    results = json.loads((target / "run_results.json").read_text())
+    template = next(r for r in results["results"] if r["unique_id"].startswith("test."))
+    validation_test = {**template, "unique_id": "test.recommender.recommendation_validation_x"}
+    results["results"].append({**validation_test, "status": "pass"})
+    for result in results["results"]:
+        if "product_recommendations" in result["unique_id"] and result["unique_id"].startswith(
+            "test."
+        ):
+            result["status"] = "fail"
+            break
+    (target / "run_results.json").write_text(json.dumps(results))
+    env = export_env()
+    args = ["--duckdb", sample["duckdb"], "--target-path", str(target), "--dry-run"]
+    ok(run_export(*args, "--dest", str(work / "exports"), env=env))
+    results["results"][-1]["status"] = "fail"
+    (target / "run_results.json").write_text(json.dumps(results))
+    message = refused(run_export(*args, "--dest", str(work / "exports"), env=env))
+    assert "recommendation_validation_x" in message
+
+
+def test_no_arguments_writes_the_local_folder(sample_build: Path, tmp_path: Path) -> None:
+    """`python scripts/export.py` after a build: DUCKDB_PATH + target/ in the working dir."""
+    work = tmp_path / "project"
+    copy_build(sample_build, work)
+    env = export_env()
+    env["DUCKDB_PATH"] = str(work / "recommender.duckdb")
+    result = ok(run_export(env=env, cwd=work))
+    exports = work / "exports"
+    names = sorted(path.name for path in exports.iterdir())
+    assert len(names) == 3 and names[0] == "latest.json", names
+    latest = json.loads((exports / "latest.json").read_text())
+    data = (exports / latest["export_key"]).read_bytes()
+    assert sha256(data).hexdigest() == latest["sha256"]
+    manifest = json.loads((exports / latest["manifest_key"]).read_text())
+    assert manifest["sha256"] == latest["sha256"]
+    assert manifest["row_count"] == len(mart_rows(work / "recommender.duckdb"))
+    assert "[1/7]" in result.stdout and "done:" in result.stdout
+
+    # Same minute again: refused, the folder is exactly as it was (no temp files left).
+    before = folder_snapshot(exports)
+    ts = latest["export_key"].removeprefix("recommendations_").removesuffix(".json")
+    refused(run_export("--timestamp", ts, env=env, cwd=work), "already exists")
+    assert folder_snapshot(exports) == before
+    # A dry run writes nothing, not even the folder.
+    ok(run_export("--dry-run", "--dest", str(work / "new"), env=env, cwd=work))
+    assert not (work / "new").exists()
+
+
+# ------------------------------------------- refusals that need their own S3 server
+
+
+@pytest.fixture(scope="module")
+def auth_server(sample: dict[str, str]) -> Iterator[dict[str, Any]]:
+    """A moto server with authentication on: an IAM user with s3:* and two buckets, each with
+    a good export; one bucket's policy then denies PutObject.
+
+    moto starts without checking credentials (INITIAL_NO_AUTH_ACTION_COUNT unset = never);
+    the setup runs in that window, then POST /moto-api/reset-auth 0 turns checking on for
+    every later request (the env var would count requests, which depends on boto internals).
+    """
+    with moto_server() as server:
+        import boto3
+
+        iam = boto3.client(
+            "iam",
+            endpoint_url=server.url,
+            aws_access_key_id="setup",
+            aws_secret_access_key="setup",
+            region_name="us-east-1",
+        )
+        iam.create_user(UserName="exporter")
+        iam.put_user_policy(
+            UserName="exporter",
+            PolicyName="s3-all",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+                }
+            ),
+        )
+        key = iam.create_access_key(UserName="exporter")["AccessKey"]
+        credentials = {
+            "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+        }
+        client = s3_client(server.url, **credentials)
+        env = export_env(server.url, **credentials)
+        for bucket in ("open-bucket", "locked-bucket"):
+            client.create_bucket(Bucket=bucket)
+            ok(run_export(*sample_args(sample, f"s3://{bucket}/"), "--timestamp", STAMP, env=env))
+        client.put_bucket_policy(
+            Bucket="locked-bucket",
+            Policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:PutObject",
+                            "Resource": "arn:aws:s3:::locked-bucket/*",
+                        }
+                    ],
+                }
+            ),
+        )
+        request = urllib.request.Request(
+            f"{server.url}/moto-api/reset-auth",
+            data=b"0",
+            method="POST",
+            headers={"Content-Type": "application/octet-stream"},  # not a form: raw body
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+        yield {"url": server.url, "credentials": credentials, "client": client, "env": env}
+
+
+def test_authentication_is_enforced_by_the_auth_server(auth_server: dict[str, Any]) -> None:
+    """The refusal tests below mean something only if moto checks signatures."""
+    good = auth_server["client"]
+    assert "latest.json" in snapshot(good, "open-bucket")
+    bad = s3_client(
+        auth_server["url"],
+        AWS_ACCESS_KEY_ID=auth_server["credentials"]["AWS_ACCESS_KEY_ID"],
+        AWS_SECRET_ACCESS_KEY="wrong-secret",
+    )
+    with pytest.raises(ClientError, match="SignatureDoesNotMatch"):
+        bad.put_object(Bucket="open-bucket", Key="probe", Body=b"x")
+
+
+def test_wrong_secret_is_refused(auth_server: dict[str, Any], sample: dict[str, str]) -> None:
+    client = auth_server["client"]
+    before = snapshot(client, "open-bucket")
+    env = {**auth_server["env"], "AWS_SECRET_ACCESS_KEY": "wrong-secret"}
+    message = refused(
+        run_export(*sample_args(sample, "s3://open-bucket/"), "--timestamp", LATER, env=env),
+        "rejected the credentials",
+    )
+    assert "SignatureDoesNotMatch" in message
+    assert snapshot(client, "open-bucket") == before
+    # The right secret still works against the same server.
+    ok(
+        run_export(
+            *sample_args(sample, "s3://open-bucket/"),
+            "--timestamp",
+            LATER,
+            env=auth_server["env"],
+        )
+    )
+    assert latest_of(client, "open-bucket")["export_key"] == f"recommendations_{LATER}.json"
+
+
+def test_bucket_policy_denying_put_is_refused(
+    auth_server: dict[str, Any], sample: dict[str, str]
+) -> None:
+    client = auth_server["client"]
+    before = snapshot(client, "locked-bucket")
+    refused(
+        run_export(
+            *sample_args(sample, "s3://locked-bucket/"),
+            *["--timestamp", LATER],
+            env=auth_server["env"],
+        ),
+        "access denied",
+        "s3:PutObject",
+    )
+    assert snapshot(client, "locked-bucket") == before
+
+
+def test_stopped_server_is_refused(sample: dict[str, str]) -> None:
+    """A frozen server (SIGSTOP: connections hang) and a dead one (connection refused)."""
+    with moto_server() as server:
+        client = s3_client(server.url)
+        client.create_bucket(Bucket="recs")
+        env = export_env(server.url)
+        args = [*sample_args(sample, "s3://recs/"), "--max-attempts", "2", "--timeout", "1"]
+        ok(run_export(*args, "--timestamp", STAMP, env=env))
+        before = snapshot(client, "recs")
+
+        server.process.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            message = refused(run_export(*args, "--timestamp", LATER, env=env), "cannot reach")
+            assert time.monotonic() - started < 120
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+        assert "--endpoint-url" in message
+        assert snapshot(client, "recs") == before
+
+        server.stop()
+        refused(run_export(*args, "--timestamp", LATER, env=env), "cannot reach")
