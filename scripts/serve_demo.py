@@ -141,7 +141,7 @@ def show_product(dsn: str, product_id: str | None) -> None:
         print(f"      (live export {live[0]}: {live[1]}, loaded {live[2]:%Y-%m-%d %H:%M:%S %Z})")
 
 
-def demo(workdir: Path, product_id: str | None) -> None:
+def demo(workdir: Path, product_id: str | None, built: Path | None = None) -> None:
     env = {
         **os.environ,
         **DEMO_CREDENTIALS,
@@ -152,9 +152,14 @@ def demo(workdir: Path, product_id: str | None) -> None:
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
     }
     env.pop("AWS_PROFILE", None)
-    step(1, f"dbt build on the sample data into {env['DUCKDB_PATH']}")
-    run([str(BIN_DIR / "dbt"), "build", "--quiet"], env, "dbt build")
-    print("      done")
+    if built is None:
+        step(1, f"dbt build on the sample data into {env['DUCKDB_PATH']}")
+        run([str(BIN_DIR / "dbt"), "build", "--quiet"], env, "dbt build")
+        print("      done")
+    else:
+        step(1, f"using the existing build {built} (no dbt build)")
+        env["DUCKDB_PATH"] = str(built)
+        env["DBT_TARGET_PATH"] = str(built.parent / "target")
     step(2, "starting a local S3 server (moto) and exporting to it")
     with moto_s3(workdir, env) as endpoint:
         env["AWS_ENDPOINT_URL"] = endpoint
@@ -200,10 +205,15 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--product", help="product id to show (default: a well-connected one)")
+    parser.add_argument(
+        "--duckdb",
+        type=Path,
+        help="skip the build: use this DuckDB file dbt built (its target/ must sit beside it)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="serve-demo-") as workdir:
         try:
-            demo(Path(workdir), args.product)
+            demo(Path(workdir), args.product, args.duckdb)
         except DemoFailed as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
