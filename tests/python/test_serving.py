@@ -10,6 +10,8 @@ import contextlib
 import hashlib
 import io
 import json
+import os
+import re
 import socket
 import subprocess
 import sys
@@ -127,7 +129,9 @@ SMALL_B = {"a": "c", "b": "c;a", "c": "b;a", "d": "a"}
 # --- round trip ------------------------------------------------------------------------------
 
 
-def export_sample(sample_build: Path, dest: Path, fmt: str) -> None:
+def export_sample(
+    sample_build: Path, dest: Path | str, fmt: str, env: dict[str, str] | None = None
+) -> None:
     """The sample mart exported by the real scripts/export.py."""
     result = subprocess.run(
         [
@@ -135,6 +139,8 @@ def export_sample(sample_build: Path, dest: Path, fmt: str) -> None:
             str(EXPORT_SCRIPT),
             "--duckdb",
             str(sample_build),
+            "--target-path",
+            str(sample_build.parent / "target"),
             "--dest",
             str(dest),
             "--format",
@@ -143,6 +149,7 @@ def export_sample(sample_build: Path, dest: Path, fmt: str) -> None:
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -467,6 +474,82 @@ def test_grants_survive_the_swap_and_the_schema_is_configurable(
 
 
 # --- S3 source and the validation rules -------------------------------------------------------
+
+
+def test_load_from_s3_what_export_py_wrote(
+    sample_build: Path, s3_server: str, postgres_dsn: str
+) -> None:
+    from conftest import S3_TEST_CREDENTIALS, s3_client
+
+    s3_client(s3_server).create_bucket(Bucket="serving-test")
+    env = {**os.environ, **S3_TEST_CREDENTIALS, "AWS_ENDPOINT_URL": s3_server}
+    source = "s3://serving-test/recs/"
+    export_sample(sample_build, source, "rich", env=env)
+    result = run_loader("--source", source, "--dsn", postgres_dsn, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "loaded s3://serving-test/recs/recommendations_" in result.stdout
+    (mart_rows,) = query(sample_build, "select count(*) from product_recommendations")[0]
+    with psycopg.connect(postgres_dsn) as con:
+        served = con.execute("select count(*), max(source) from recommendation_exports").fetchone()
+        rows = con.execute("select count(*) from product_recommendations").fetchone()
+    assert rows == (mart_rows,)
+    assert served is not None and served[1].startswith(source)
+
+    missing = run_loader("--source", "s3://serving-test/nowhere/", "--dsn", postgres_dsn, env=env)
+    assert missing.returncode != 0
+    assert "s3://serving-test/nowhere/latest.json does not exist" in missing.stderr
+    no_bucket = run_loader("--source", "s3://no-such-bucket/", "--dsn", postgres_dsn, env=env)
+    assert no_bucket.returncode != 0 and "bucket no-such-bucket does not exist" in no_bucket.stderr
+
+
+def test_serve_demo_shows_the_whole_chain(sample_build: Path) -> None:
+    """`make serve-demo` minus its dbt build: export to moto S3, load, query one product."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(PROJECT_DIR / "scripts" / "serve_demo.py"),
+            "--duckdb",
+            str(sample_build),
+            "--product",
+            "00001",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "loaded s3://demo/recommendations/recommendations_" in out
+    assert "again: already live" in out
+    (expected,) = query(
+        sample_build,
+        "select string_agg(recommended_product_id, ' ' order by recommendation_rank) "
+        "from product_recommendations where product_id = '00001'",
+    )[0]
+    shown = [line.split()[1] for line in out.splitlines() if re.match(r"\s+\d\. ", line)]
+    assert " ".join(shown) == expected
+    assert "stopped PostgreSQL and the S3 server" in out
+
+
+def test_serving_latency_reports_percentiles(tmp_path: Path, postgres_dsn: str) -> None:
+    load_ok(write_export(tmp_path, synthetic(50, shift=1)).parent, postgres_dsn)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(PROJECT_DIR / "scripts" / "serving_latency.py"),
+            "--dsn",
+            postgres_dsn,
+            "--queries",
+            "300",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.match(r"300 lookups .*\(50 products, 250 rows\): p50 [\d.]+ ms", result.stdout)
+    assert "p99" in result.stdout
 
 
 def test_validation_reports_every_problem_with_its_product() -> None:
