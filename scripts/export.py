@@ -770,7 +770,92 @@ def check_validation(run: DbtRun | None, target_path: Path, allow: bool) -> None
     )
 
 
-def export(args: argparse.Namespace) -> int:
+@dataclass
+class ExportFiles:
+    """The three files of one export: keys and bytes."""
+
+    export_key: str
+    manifest_key: str
+    latest_key: str
+    data: bytes = b""
+    manifest: bytes = b""
+    latest: bytes = b""
+
+
+def build_manifest(
+    args: argparse.Namespace,
+    created_at: dt.datetime,
+    export_key: str,
+    mart: MartData,
+    run: DbtRun | None,
+    data: bytes,
+) -> dict[str, Any]:
+    """The manifest; its field names are a contract with the loader (README: Export)."""
+    config = project_config()
+    return {
+        "created_at": created_at.isoformat(),
+        "export_key": export_key,
+        "format": args.format,
+        "source_duckdb": str(args.duckdb.resolve()),
+        "row_count": mart.row_count,
+        "product_count": len(mart.products),
+        "products_without_recommendations": (
+            None
+            if mart.products_in_catalogue is None
+            else mart.products_in_catalogue - len(mart.products)
+        ),
+        "vars": vars_used(run, config),
+        "validation": mart.validation,
+        "sha256": sha256_hex(data),
+        "bytes": len(data),
+        "project_version": str(config.get("version", "unknown")),
+        "dbt_run": None
+        if run is None
+        else {
+            "run_results": str(run.run_results_path.resolve()),
+            "invocation_id": run.invocation_id,
+            "generated_at": run.generated_at,
+            "checked": run.kind,
+            "failed_checks": run.failed,
+            "allowed_failed_validation": bool(run.failed) and args.allow_failed_validation,
+        },
+    }
+
+
+def write_verified(destination: Destination, files: ExportFiles, attempts: int) -> None:
+    """JSON, then manifest, each read back; latest.json last. Failure leaves no new file."""
+    written: list[str] = []
+    try:
+        for step_number, key, body in (
+            (5, files.export_key, files.data),
+            (6, files.manifest_key, files.manifest),
+        ):
+            progress(f"[{step_number}/7] writing {destination.describe(key)} and reading it back")
+            destination.put_new(key, body)
+            written.append(key)
+            verify(destination, key, body, attempts)
+            progress(f"      verified: sha256 {sha256_hex(body)}")
+        progress(f"[7/7] pointing {destination.describe(files.latest_key)} at the new export")
+        destination.put_pointer(files.latest_key, files.latest)
+    except (ExportRefused, VerificationMismatch, OSError) as exc:
+        remove_unreferenced(destination, written)
+        if isinstance(exc, ExportRefused):
+            raise
+        raise ExportRefused(
+            f"writing the export failed: {exc}. latest.json was not moved; fix the cause and "
+            "run the export again."
+        ) from exc
+    try:
+        verify(destination, files.latest_key, files.latest, attempts)
+    except (ExportRefused, VerificationMismatch, OSError) as exc:
+        # The pointer was written: the export it names stays (it is verified).
+        raise ExportRefused(
+            f"{destination.describe(files.latest_key)} was written but reading it back "
+            f"failed: {exc}. The export itself is verified; check latest.json by hand."
+        ) from exc
+
+
+def export(args: argparse.Namespace) -> None:
     total = 4 if args.dry_run else 7
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     stamp = args.timestamp or now.strftime(TIMESTAMP_FORMAT)
@@ -785,99 +870,41 @@ def export(args: argparse.Namespace) -> int:
 
     progress(f"[3/{total}] checking the destination {args.dest}")
     destination, prefix = parse_destination(args.dest, args.endpoint_url, args)
-    export_key = f"{prefix}recommendations_{stamp}.json"
-    manifest_key = f"{prefix}recommendations_{stamp}.manifest.json"
-    latest_key = f"{prefix}{LATEST_NAME}"
-    current = destination.preflight([export_key, manifest_key, latest_key])
+    files = ExportFiles(
+        export_key=f"{prefix}recommendations_{stamp}.json",
+        manifest_key=f"{prefix}recommendations_{stamp}.manifest.json",
+        latest_key=f"{prefix}{LATEST_NAME}",
+    )
+    current = destination.preflight([files.export_key, files.manifest_key, files.latest_key])
     progress(
-        f"      reachable; {destination.describe(latest_key)} now names "
+        f"      ok; {destination.describe(files.latest_key)} now names "
         f"{(current or {}).get('export_key', 'no export')}"
     )
 
     progress(f"[4/{total}] building the {args.format} JSON and its manifest")
-    data = tutorial_json(mart.products) if args.format == "tutorial" else rich_json(mart.products)
-    checksum = sha256_hex(data)
-    config = project_config()
-    manifest: dict[str, Any] = {
-        "created_at": now.isoformat(),
-        "export_key": export_key,
-        "format": args.format,
-        "source_duckdb": str(args.duckdb.resolve()),
-        "row_count": mart.row_count,
-        "product_count": len(mart.products),
-        "products_without_recommendations": (
-            None
-            if mart.products_in_catalogue is None
-            else mart.products_in_catalogue - len(mart.products)
-        ),
-        "vars": vars_used(run, config),
-        "validation": mart.validation,
-        "sha256": checksum,
-        "bytes": len(data),
-        "project_version": str(config.get("version", "unknown")),
-        "dbt_run": None
-        if run is None
-        else {
-            "run_results": str(run.run_results_path.resolve()),
-            "invocation_id": run.invocation_id,
-            "generated_at": run.generated_at,
-            "checked": run.kind,
-            "failed_checks": run.failed,
-            "allowed_failed_validation": bool(run.failed) and args.allow_failed_validation,
-        },
-    }
-    manifest_bytes = dumps(manifest)
-    latest_bytes = dumps(
+    files.data = (tutorial_json if args.format == "tutorial" else rich_json)(mart.products)
+    manifest = build_manifest(args, now, files.export_key, mart, run, files.data)
+    files.manifest = dumps(manifest)
+    files.latest = dumps(
         {
-            "export_key": export_key,
-            "manifest_key": manifest_key,
-            "sha256": checksum,
+            "export_key": files.export_key,
+            "manifest_key": files.manifest_key,
+            "sha256": manifest["sha256"],
             "created_at": manifest["created_at"],
         }
     )
-    progress(f"      {len(data):,} bytes, sha256 {checksum}")
+    progress(f"      {len(files.data):,} bytes, sha256 {manifest['sha256']}")
 
     if args.dry_run:
         progress("dry run: nothing written. Would write, in this order:")
-        progress(f"  {destination.describe(export_key)} ({len(data):,} bytes)")
-        progress(f"  {destination.describe(manifest_key)}:")
-        progress(manifest_bytes.decode("UTF-8").rstrip())
-        progress(f"  {destination.describe(latest_key)}:")
-        progress(latest_bytes.decode("UTF-8").rstrip())
-        return 0
+        progress(f"  {destination.describe(files.export_key)} ({len(files.data):,} bytes)")
+        for key, body in ((files.manifest_key, files.manifest), (files.latest_key, files.latest)):
+            progress(f"  {destination.describe(key)}:")
+            progress(body.decode("UTF-8").rstrip())
+        return
 
-    written: list[str] = []
-    try:
-        for step_number, key, body in (
-            (5, export_key, data),
-            (6, manifest_key, manifest_bytes),
-        ):
-            where = destination.describe(key)
-            progress(f"[{step_number}/{total}] writing {where} and reading it back")
-            destination.put_new(key, body)
-            written.append(key)
-            verify(destination, key, body, args.max_attempts)
-            progress(f"      verified: sha256 {sha256_hex(body)}")
-        progress(f"[7/{total}] pointing {destination.describe(latest_key)} at the new export")
-        destination.put_pointer(latest_key, latest_bytes)
-    except (ExportRefused, VerificationMismatch, OSError) as exc:
-        remove_unreferenced(destination, written)
-        if isinstance(exc, ExportRefused):
-            raise
-        raise ExportRefused(
-            f"writing the export failed: {exc}. latest.json was not moved; fix the cause and "
-            "run the export again."
-        ) from exc
-    try:
-        verify(destination, latest_key, latest_bytes, args.max_attempts)
-    except (ExportRefused, VerificationMismatch, OSError) as exc:
-        # The pointer was written: the export it names stays (it is verified).
-        raise ExportRefused(
-            f"{destination.describe(latest_key)} was written but reading it back failed: "
-            f"{exc}. The export itself is verified; check latest.json by hand."
-        ) from exc
-    progress(f"done: {destination.describe(export_key)}")
-    return 0
+    write_verified(destination, files, args.max_attempts)
+    progress(f"done: {destination.describe(files.export_key)}")
 
 
 def verify(destination: Destination, key: str, body: bytes, attempts: int) -> None:
@@ -911,13 +938,15 @@ def remove_unreferenced(destination: Destination, keys: list[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        return export(args)
+        export(args)
     except ExportRefused as exc:
         print(f"error: {exc}", file=sys.stderr)
-        print(
-            "export refused: nothing replaced the previous export or latest.json.", file=sys.stderr
-        )
-        return 1
+    except (OSError, duckdb.Error) as exc:
+        print(f"error: {type(exc).__name__}: {exc}. Fix the cause and run again.", file=sys.stderr)
+    else:
+        return 0
+    print("export refused: nothing replaced the previous export or latest.json.", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":
