@@ -510,6 +510,17 @@ class S3Bucket:
                 )
             if code in {"PreconditionFailed", "412"}:
                 return ExportRefused(key_exists_message(where))
+            if (isinstance(status, int) and status >= 500) or code in {
+                "SlowDown",
+                "ServiceUnavailable",
+                "InternalError",
+                "RequestTimeout",
+            }:
+                return ExportRefused(
+                    f"S3 kept failing to {action} {where} ({code or status}) after "
+                    f"{self.max_attempts} attempts: it is unavailable or throttling. Try again "
+                    "later (or with more --max-attempts)."
+                )
             if code == "InvalidBucketName":
                 return ExportRefused(f"{self.bucket!r} is not a valid bucket name; fix --dest.")
             message = error.get("Message", "")

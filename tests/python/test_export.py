@@ -9,10 +9,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import shutil
 import signal
+import socket
+import socketserver
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -631,3 +635,67 @@ def test_stopped_server_is_refused(sample: dict[str, str]) -> None:
 
         server.stop()
         refused(run_export(*args, "--timestamp", LATER, env=env), "cannot reach")
+
+
+class FlakyProxy:
+    """A TCP proxy in front of the S3 server whose first connections fail: the first is
+    dropped unanswered, the next answered `503 Slow Down`. Later ones are forwarded."""
+
+    def __init__(self, upstream_port: int, failures: int = 2) -> None:
+        self.upstream_port = upstream_port
+        self.failures = failures
+        self.connections = 0
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                with proxy.lock:
+                    proxy.connections += 1
+                    number = proxy.connections
+                client: socket.socket = self.request
+                if number == 1:
+                    return  # dropped: the client sees the connection closed
+                if number <= proxy.failures:
+                    client.recv(65536)
+                    client.sendall(
+                        b"HTTP/1.1 503 Slow Down\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    )
+                    return
+                with socket.create_connection(("127.0.0.1", proxy.upstream_port)) as upstream:
+                    sockets = [client, upstream]
+                    while True:
+                        readable, _, _ = select.select(sockets, [], [], 30)
+                        if not readable:
+                            return
+                        for source in readable:
+                            chunk = source.recv(65536)
+                            if not chunk:
+                                return
+                            (upstream if source is client else client).sendall(chunk)
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_transient_errors_are_retried(sample: dict[str, str], s3_server: str, bucket: str) -> None:
+    proxy = FlakyProxy(int(s3_server.rsplit(":", 1)[1]))
+    try:
+        result = ok(
+            run_export(
+                *sample_args(sample, f"s3://{bucket}/"),
+                *["--timestamp", STAMP, "--max-attempts", "4"],
+                env=export_env(proxy.url),
+            )
+        )
+    finally:
+        proxy.close()
+    assert proxy.connections > proxy.failures  # it failed first, then got through
+    assert "done:" in result.stdout
+    assert latest_of(s3_client(s3_server), bucket)["export_key"] == f"recommendations_{STAMP}.json"
