@@ -37,6 +37,7 @@ from conftest import (
     query,
     run_dbt,
     s3_client,
+    script_module,
 )
 from sklearn.metrics.pairwise import cosine_similarity
 
@@ -699,3 +700,36 @@ def test_transient_errors_are_retried(sample: dict[str, str], s3_server: str, bu
     assert proxy.connections > proxy.failures  # it failed first, then got through
     assert "done:" in result.stdout
     assert latest_of(s3_client(s3_server), bucket)["export_key"] == f"recommendations_{STAMP}.json"
+
+
+def test_conditional_writes_hold_without_the_preflight_check(
+    s3_server: str, bucket: str, tmp_path: Path
+) -> None:
+    """The server-side conditions (If-None-Match, If-Match) and the hard link refuse on
+    their own, as when another export writes between our check and our write."""
+    export = script_module("export")
+    client = s3_client(s3_server)
+    client.put_object(Bucket=bucket, Key="taken.json", Body=b"theirs")
+    client.put_object(Bucket=bucket, Key="latest.json", Body=b'{"export_key": "old"}')
+    env = {**os.environ, **S3_TEST_CREDENTIALS}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        destination = export.S3Bucket(bucket, s3_server, max_attempts=2, timeout=5)
+        assert destination.preflight(["new.json", "latest.json"]) == {"export_key": "old"}
+        with pytest.raises(export.ExportRefused, match="already exists"):
+            destination.put_new("taken.json", b"ours")
+        assert client.get_object(Bucket=bucket, Key="taken.json")["Body"].read() == b"theirs"
+        # Another export moves latest.json after our preflight: ours must not clobber it.
+        client.put_object(Bucket=bucket, Key="latest.json", Body=b'{"export_key": "other"}')
+        with pytest.raises(export.ExportRefused, match="changed by another export"):
+            destination.put_pointer("latest.json", b'{"export_key": "ours"}')
+    assert latest_of(client, bucket) == {"export_key": "other"}
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "taken.json").write_bytes(b"theirs")
+    local = export.LocalFolder(folder, dry_run=False)
+    with pytest.raises(export.ExportRefused, match="already exists"):
+        local.put_new("taken.json", b"ours")
+    assert folder_snapshot(folder) == {"taken.json": b"theirs"}  # no temp file left
