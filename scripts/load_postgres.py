@@ -27,6 +27,7 @@ import math
 import os
 import re
 import sys
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -591,6 +592,7 @@ def load(conn: psycopg.Connection[Any], schema: str, export: Export, lock_timeou
         create_loaded_table(cur, schema, export)
         # The swap: the only statements that lock the live table (ACCESS EXCLUSIVE, until
         # commit, a few milliseconds). lock_timeout bounds the wait behind long readers.
+        swap_started = time.perf_counter()
         if live_exists:
             copy_grants(cur, schema, LIVE, LOADING)
             drop_table(cur, schema, PREVIOUS)
@@ -629,10 +631,12 @@ def load(conn: psycopg.Connection[Any], schema: str, export: Export, lock_timeou
         )
         row = cur.fetchone()
         export_id = row[0] if row else "?"
+    swap_ms = (time.perf_counter() - swap_started) * 1000
     replaced = f"; export {live['export_id']} kept as {PREVIOUS}" if live else ""
     return (
         f"loaded {export.location}: {len(export.rows)} rows for {export.product_count} products "
-        f"({export.format} format) into {schema}.{LIVE} as export {export_id}{replaced}."
+        f"({export.format} format) into {schema}.{LIVE} as export {export_id}{replaced}. "
+        f"The swap locked the live table for {swap_ms:.0f} ms."
     )
 
 
