@@ -16,6 +16,12 @@ table it replaces is kept as `product_recommendations_previous` so
 are dropped). `recommendation_exports` records every export loaded, its
 checksum, when it was loaded and which one is live. Loading the export that
 is already live changes nothing and says so. On any error nothing changes.
+
+Readers in READ COMMITTED (PostgreSQL's default, what web backends use) see the
+old table or the new one, never a mix or nothing. A REPEATABLE READ or
+SERIALIZABLE transaction that took its snapshot before the swap and reads the
+table after it sees it empty (the new table's rows are newer than its
+snapshot): such transactions must not span a load.
 """
 
 from __future__ import annotations
@@ -138,6 +144,11 @@ def parse_source(uri: str, endpoint_url: str | None) -> tuple[Source, str | None
     path = Path(uri)
     if path.suffix == ".json" and path.is_file():
         return Source(uri=str(path.parent), folder=path.parent), path.name
+    if not path.exists():
+        raise LoadError(
+            f"--source {uri} does not exist. Run `make export` first (it writes exports/), "
+            "or point --source / RECOMMENDER_EXPORT_DEST at the exports."
+        )
     if not path.is_dir():
         raise LoadError(f"--source {uri} is neither a folder nor s3://bucket/prefix/.")
     return Source(uri=uri, folder=path), None
@@ -442,7 +453,10 @@ def begin(cur: psycopg.Cursor[Any], schema: str, lock_timeout_s: float) -> None:
             f"another load_postgres is loading into schema {schema} right now; "
             "wait for it to finish, then retry."
         )
-    cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+    cur.execute("select exists (select from pg_namespace where nspname = %s)", [schema])
+    row = cur.fetchone()
+    if not (row and row[0]):  # `create schema if not exists` needs CREATE on the database
+        cur.execute(sql.SQL("create schema {}").format(sql.Identifier(schema)))
     cur.execute(
         sql.SQL(
             """
@@ -683,9 +697,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--source",
-        default=os.environ.get("RECOMMENDER_EXPORT_DEST"),
+        default=os.environ.get("RECOMMENDER_EXPORT_DEST") or "exports/",
         help="folder or s3://bucket/prefix/ holding the exports and latest.json "
-        "(default: $RECOMMENDER_EXPORT_DEST)",
+        "(default: $RECOMMENDER_EXPORT_DEST or exports/, where `make export` writes)",
     )
     parser.add_argument(
         "--export",
@@ -724,8 +738,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--connect-timeout", type=int, default=10, help="seconds (default: 10)")
     args = parser.parse_args(argv)
-    if not args.rollback and not args.source:
-        parser.error("--source is required (or set RECOMMENDER_EXPORT_DEST)")
     if not args.check_only and not args.dsn:
         parser.error("--dsn is required (or set DATABASE_URL)")
     dsn = args.dsn or ""

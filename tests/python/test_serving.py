@@ -239,6 +239,32 @@ def test_concurrent_readers_never_see_an_empty_or_mixed_table(
     )
 
 
+def test_transactions_spanning_a_swap_see_what_the_readme_says(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    """READ COMMITTED (the default) sees the old export, then the new one. A REPEATABLE READ
+    snapshot older than the swap sees the new table empty: the documented caveat."""
+    load_ok(write_export(tmp_path / "a", SMALL_A).parent, postgres_dsn)
+    count = "select count(*) from product_recommendations"
+    with (
+        psycopg.connect(postgres_dsn) as committed,
+        psycopg.connect(postgres_dsn) as repeatable,
+    ):
+        repeatable.execute("set transaction isolation level repeatable read")
+        assert committed.execute(count).fetchone() == (5,)
+        assert repeatable.execute("select count(*) from recommendation_exports").fetchone()
+        committed.commit()  # release its lock on the table; a new transaction starts below
+        assert committed.execute("select 1").fetchone()
+        result = run_loader(
+            "--source", str(write_export(tmp_path / "b", SMALL_B).parent), "--dsn", postgres_dsn
+        )
+        assert result.returncode == 0, result.stderr
+        assert committed.execute(count).fetchone() == (6,)
+        assert repeatable.execute(count).fetchone() == (0,)
+        repeatable.rollback()
+        assert repeatable.execute(count).fetchone() == (6,)
+
+
 # --- failures leave the live table untouched --------------------------------------------------
 
 
