@@ -499,6 +499,25 @@ def test_grants_survive_the_swap_and_the_schema_is_configurable(
     assert public == (None,)
 
 
+def test_a_loader_role_needs_only_its_own_schema(tmp_path: Path, postgres_dsn: str) -> None:
+    """No superuser and no CREATE on the database: a role owning the schema is enough."""
+    role = f"loader_{tmp_path.name[-8:].replace('-', '_')}"
+    with psycopg.connect(postgres_dsn, autocommit=True) as con:
+        con.execute(f"create role {role} login")
+        con.execute(f"revoke create on database {con.info.dbname} from public")
+        con.execute(f"create schema serving authorization {role}")
+    loader_dsn = postgres_dsn.replace("postgres@", f"{role}@")
+    try:
+        for folder, data in (("a", SMALL_A), ("b", SMALL_B)):
+            load_ok(write_export(tmp_path / folder, data).parent, loader_dsn, "--schema", "serving")
+        result = run_loader("--rollback", "--dsn", loader_dsn, "--schema", "serving")
+        assert result.returncode == 0, result.stderr
+    finally:
+        with psycopg.connect(postgres_dsn, autocommit=True) as con:
+            con.execute("drop schema serving cascade")
+            con.execute(f"drop role {role}")
+
+
 # --- S3 source and the validation rules -------------------------------------------------------
 
 
