@@ -50,6 +50,7 @@ docs: install ## Generate the dbt docs site (target/index.html)
 	$(DBT) docs generate
 
 report: install ## Write the validation report (HTML) from the last build
+	$(BIN)/python scripts/report.py $(REPORT_ARGS)
 
 export: install ## Export the recommendations as JSON (exports/ or RECOMMENDER_EXPORT_DEST)
 	$(BIN)/python scripts/export.py $(EXPORT_ARGS)

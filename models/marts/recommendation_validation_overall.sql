@@ -62,7 +62,12 @@ final as (
         / nullif(product_totals.product_count, 0) as micro_same_category_rate,
         category_totals.macro_same_category_rate,
         cast(product_totals.product_count as double)
-        / nullif(product_totals.catalogue_product_count, 0) as coverage
+        / nullif(product_totals.catalogue_product_count, 0) as coverage,
+        -- The thresholds this build was tested against, so readers (the
+        -- report) need not guess the --vars used.
+        cast({{ var('min_same_category_rate') }} as double) as min_same_category_rate,
+        cast({{ var('min_category_rate') }} as double) as min_category_rate,
+        cast({{ var('min_category_products') }} as integer) as min_category_products
 
     from product_totals
     cross join category_totals
