@@ -229,6 +229,11 @@ def read_export(source: Source, export_name: str | None) -> Export:
                 f"hashes to {sha}. The file changed or was cut short after the export; "
                 "re-run the export (nothing was loaded)."
             )
+    if isinstance(manifest.get("bytes"), int) and manifest["bytes"] != len(raw):
+        raise LoadError(
+            f"{location} is {len(raw)} bytes but its manifest says {manifest['bytes']}: it was "
+            "cut short or changed after the export. Re-run the export (nothing was loaded)."
+        )
     if manifest.get("sha256") is None:
         raise LoadError(f"{source.describe(manifest_key)} has no sha256. Re-run the export.")
     described = manifest.get("export_key")
@@ -265,6 +270,14 @@ def read_export(source: Source, export_name: str | None) -> Export:
                 f"{location} holds {actual} {field_name.replace('_count', 's')} but its manifest "
                 f"says {field_name} {claimed}. Re-run the export."
             )
+    dbt_run = manifest.get("dbt_run")
+    failed = dbt_run.get("failed_checks") if isinstance(dbt_run, dict) else None
+    if failed:
+        print(
+            f"warning: {location} was exported although these dbt checks failed "
+            f"(export.py --allow-failed-validation): {failed}",
+            file=sys.stderr,
+        )
     return Export(
         key=export_key,
         location=location,
@@ -277,7 +290,8 @@ def read_export(source: Source, export_name: str | None) -> Export:
 
 
 def top_k_of(manifest: dict[str, Any]) -> int | None:
-    top_k = (manifest.get("vars") or {}).get("top_k")
+    variables = manifest.get("vars")
+    top_k = variables.get("top_k") if isinstance(variables, dict) else None
     return top_k if isinstance(top_k, int) and not isinstance(top_k, bool) else None
 
 
