@@ -612,6 +612,13 @@ def load(conn: psycopg.Connection[Any], schema: str, export: Export, lock_timeou
                 f"{schema}.{LIVE} exists but {schema}.{EXPORTS} records no live export: it was "
                 "not made by this loader. Rename or drop it, or use another --schema."
             )
+        if live is not None and not live_exists:
+            raise LoadError(
+                f"{schema}.{EXPORTS} says export {live['export_id']} is live but "
+                f"{schema}.{LIVE} is missing (dropped by hand?). To start afresh, run "
+                f"`update {schema}.{EXPORTS} set status = 'dropped' where status <> 'dropped'` "
+                "and load again."
+            )
         if live and live["sha256"] == export.sha256:
             return (
                 f"already live: {export.location} (sha256 {export.sha256[:12]}...) has been "

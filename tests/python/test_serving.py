@@ -415,6 +415,20 @@ def test_a_table_the_loader_did_not_make_is_left_alone(tmp_path: Path, postgres_
     assert columns == [("hand_made",)]
 
 
+def test_a_live_table_dropped_by_hand_is_reported(tmp_path: Path, postgres_dsn: str) -> None:
+    load_ok(write_export(tmp_path / "a", SMALL_A).parent, postgres_dsn)
+    with psycopg.connect(postgres_dsn) as con:
+        con.execute("drop table product_recommendations")
+    folder = write_export(tmp_path / "b", SMALL_B).parent
+    result = run_loader("--source", str(folder), "--dsn", postgres_dsn)
+    assert result.returncode != 0 and "is missing (dropped by hand?)" in result.stderr
+    with psycopg.connect(postgres_dsn) as con:
+        con.execute(
+            "update recommendation_exports set status = 'dropped' where status <> 'dropped'"
+        )
+    assert "loaded" in load_ok(folder, postgres_dsn)
+
+
 # --- idempotence, rollback, grants, schema --------------------------------------------------
 
 
