@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import itertools
 import json
 import os
 import re
@@ -188,17 +189,21 @@ def test_round_trip_equals_the_mart(
 def test_concurrent_readers_never_see_an_empty_or_mixed_table(
     tmp_path: Path, postgres_dsn: str
 ) -> None:
+    """Two readers run while a load replaces the live export: one checksums the whole table,
+    one runs the serving query for random products, as a web backend would."""
     products = 30_000
-    first = write_export(tmp_path / "a", synthetic(products, shift=1), stamp="2026-01-01_00-00")
-    second = write_export(tmp_path / "b", synthetic(products, shift=7, recs=4))
+    old_data, new_data = synthetic(products, shift=1), synthetic(products, shift=7, recs=4)
+    first = write_export(tmp_path / "a", old_data, stamp="2026-01-01_00-00")
+    second = write_export(tmp_path / "b", new_data)
     load_ok(first.parent, postgres_dsn)
     before = live_state(postgres_dsn)[0]
 
     seen: list[tuple[float, tuple[int, str]]] = []
+    lookups: list[tuple[str, str]] = []  # (product, "rec1;rec2;...") as served
     errors: list[BaseException] = []
     stop = threading.Event()
 
-    def reader() -> None:
+    def table_reader() -> None:
         try:
             with psycopg.connect(postgres_dsn, autocommit=True) as con:
                 while not stop.is_set():
@@ -207,8 +212,26 @@ def test_concurrent_readers_never_see_an_empty_or_mixed_table(
         except psycopg.Error as exc:
             errors.append(exc)
 
-    thread = threading.Thread(target=reader)
-    thread.start()
+    def product_reader() -> None:
+        ids = sorted(old_data)
+        serving = (
+            "select recommended_product_id from product_recommendations "
+            "where product_id = %s order by recommendation_rank"
+        )
+        try:
+            with psycopg.connect(postgres_dsn, autocommit=True) as con:
+                for n in itertools.count():
+                    if stop.is_set():
+                        break
+                    product = ids[(n * 7919) % len(ids)]
+                    rows = con.execute(serving, [product]).fetchall()
+                    lookups.append((product, ";".join(row[0] for row in rows)))
+        except psycopg.Error as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=table_reader), threading.Thread(target=product_reader)]
+    for thread in threads:
+        thread.start()
     try:
         time.sleep(0.3)
         started = time.monotonic()
@@ -222,7 +245,8 @@ def test_concurrent_readers_never_see_an_empty_or_mixed_table(
         time.sleep(0.5)
     finally:
         stop.set()
-        thread.join(timeout=60)
+        for thread in threads:
+            thread.join(timeout=60)
     assert loader.returncode == 0, loader.stderr
     after = live_state(postgres_dsn)[0]
 
@@ -237,6 +261,14 @@ def test_concurrent_readers_never_see_an_empty_or_mixed_table(
     assert results[:switch] == [before] * switch and results[switch:] == [after] * (
         len(results) - switch
     )
+    # Every lookup got that product's full list from one export, the old then the new.
+    assert len(lookups) > 100
+    versions = [
+        0 if served == old_data[product] else 1 if served == new_data[product] else None
+        for product, served in lookups
+    ]
+    assert None not in versions, "a lookup got an empty or mixed list"
+    assert versions == sorted(versions) and versions[0] == 0 and versions[-1] == 1
 
 
 def test_transactions_spanning_a_swap_see_what_the_readme_says(
