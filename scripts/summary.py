@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 (value,) = con.execute(sql).fetchall()[0]
             except duckdb.CatalogException:
-                print(f"error: {sql.split()[-1]} is missing. Run `make run` first.", file=sys.stderr)
+                table = sql.split()[-1]
+                print(f"error: {table} is missing. Run `make run` first.", file=sys.stderr)
                 return 1
             print(f"  {label:<45} {value:>12,}")
         rate = con.execute(
