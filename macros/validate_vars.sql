@@ -1,0 +1,122 @@
+{#
+    Vars are data: every var the models use is checked (type and range) before
+    anything runs (on-run-start in dbt_project.yml), and all problems are
+    reported at once with what to do. Models may then paste the numbers into
+    SQL; sales_path only ever reaches SQL as a quoted literal (sales_source).
+    Vars another part of the project adds later are checked only when defined.
+#}
+{% macro validate_vars() %}
+    {%- if not execute -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set problems = [] -%}
+    {%- do check_text_var(problems, 'sales_path') -%}
+    {%- do check_choice_var(problems, 'similarity_engine', ['sparse', 'sql']) -%}
+    {%- do check_integer_var(problems, 'top_k', 1, 1000) -%}
+    {%- do check_integer_var(problems, 'min_pair_count', 1, none) -%}
+    {%- do check_number_var(problems, 'min_similarity', 0, 1, upper_inclusive=false) -%}
+    {%- do check_integer_var(problems, 'max_order_lines', 0, none) -%}
+    {%- do check_number_var(problems, 'max_largest_orders_pair_share', 0, 1) -%}
+    {%- do check_number_var(problems, 'min_same_category_rate', 0, 1) -%}
+    {%- do check_number_var(problems, 'min_category_rate', 0, 1) -%}
+    {%- do check_integer_var(problems, 'min_category_products', 0, none) -%}
+    {%- set sweep = var('min_pair_count_sweep', none) -%}
+    {%- if sweep is not none -%}
+        {%- if sweep is string or sweep is not iterable or sweep is mapping or sweep | length == 0 -%}
+            {%- do problems.append(
+                "min_pair_count_sweep must be a non-empty list of whole numbers >= 1, got "
+                ~ describe_var_value(sweep)
+            ) -%}
+        {%- else -%}
+            {%- for value in sweep if not (value is integer and value is not boolean and value >= 1) -%}
+                {%- do problems.append(
+                    "min_pair_count_sweep must contain whole numbers >= 1, got "
+                    ~ describe_var_value(value)
+                ) -%}
+            {%- endfor -%}
+        {%- endif -%}
+    {%- endif -%}
+    {%- if problems -%}
+        {{ exceptions.raise_compiler_error(
+            "Invalid var(s):\n  - " ~ problems | join("\n  - ")
+            ~ "\nFix them in --vars (e.g. --vars '{top_k: 5}') or in dbt_project.yml;"
+            ~ " README 'Configuration' lists every var and its range."
+        ) }}
+    {%- endif -%}
+    {{ return('') }}
+{% endmacro %}
+
+
+{% macro describe_var_value(value) %}
+    {%- if value is string -%}
+        {%- set kind = 'text' -%}
+    {%- elif value is boolean -%}
+        {%- set kind = 'true/false' -%}
+    {%- elif value is number -%}
+        {%- set kind = 'number' -%}
+    {%- elif value is mapping -%}
+        {%- set kind = 'mapping' -%}
+    {%- elif value is none -%}
+        {%- set kind = 'empty' -%}
+    {%- else -%}
+        {%- set kind = 'list' -%}
+    {%- endif -%}
+    {{- return(tojson(value) ~ " (" ~ kind ~ ")") -}}
+{% endmacro %}
+
+
+{% macro check_integer_var(problems, name, min_value, max_value) %}
+    {%- set value = var(name, none) -%}
+    {%- if value is none -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set range_text = ">= " ~ min_value if max_value is none
+        else "between " ~ min_value ~ " and " ~ max_value -%}
+    {%- if not (value is integer and value is not boolean) -%}
+        {%- do problems.append(
+            name ~ " must be a whole number " ~ range_text ~ ", got " ~ describe_var_value(value)
+        ) -%}
+    {%- elif value < min_value or (max_value is not none and value > max_value) -%}
+        {%- do problems.append(name ~ " must be " ~ range_text ~ ", got " ~ value) -%}
+    {%- endif -%}
+{% endmacro %}
+
+
+{% macro check_number_var(problems, name, min_value, max_value, upper_inclusive=true) %}
+    {%- set value = var(name, none) -%}
+    {%- if value is none -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set range_text = "from " ~ min_value ~ " to " ~ max_value
+        ~ ("" if upper_inclusive else " (excluded)") -%}
+    {%- if not (value is number and value is not boolean) -%}
+        {%- do problems.append(
+            name ~ " must be a number " ~ range_text ~ ", got " ~ describe_var_value(value)
+        ) -%}
+    {%- elif value != value or value < min_value or value > max_value
+        or (not upper_inclusive and value == max_value) -%}
+        {%- do problems.append(name ~ " must be " ~ range_text ~ ", got " ~ value) -%}
+    {%- endif -%}
+{% endmacro %}
+
+
+{% macro check_choice_var(problems, name, choices) %}
+    {%- set value = var(name, none) -%}
+    {%- if value is not none and value not in choices -%}
+        {%- do problems.append(
+            name ~ " must be one of " ~ choices | join(', ') ~ ", got " ~ describe_var_value(value)
+        ) -%}
+    {%- endif -%}
+{% endmacro %}
+
+
+{% macro check_text_var(problems, name) %}
+    {%- set value = var(name, none) -%}
+    {%- if value is not none and value is not string -%}
+        {%- do problems.append(
+            name ~ " must be text (a file path or glob), got " ~ describe_var_value(value)
+        ) -%}
+    {%- elif value and (value | length > 4096 or '\x00' in value) -%}
+        {%- do problems.append(name ~ " is not a usable file path (too long or has a NUL byte)") -%}
+    {%- endif -%}
+{% endmacro %}
