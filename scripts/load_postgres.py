@@ -27,6 +27,7 @@ snapshot): such transactions must not span a load.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import hashlib
 import json
 import math
@@ -190,6 +191,7 @@ class Export:
     manifest: dict[str, Any]
     rows: list[tuple[Any, ...]]
     product_count: int
+    exported_at: dt.datetime | None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -242,6 +244,16 @@ def read_export(source: Source, export_name: str | None) -> Export:
             f"{source.describe(manifest_key)} describes {described}, not {export_key}. "
             "Re-run the export."
         )
+    created_at = manifest.get("created_at")
+    exported_at = None
+    if created_at is not None:
+        try:
+            exported_at = dt.datetime.fromisoformat(str(created_at).replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise LoadError(
+                f"{source.describe(manifest_key)}: created_at {created_at!r} is not an ISO "
+                "8601 time. Re-run the export."
+            ) from exc
     export_format = manifest.get("format")
     if export_format not in ("tutorial", "rich"):
         raise LoadError(
@@ -286,6 +298,7 @@ def read_export(source: Source, export_name: str | None) -> Export:
         manifest=manifest,
         rows=rows,
         product_count=product_count,
+        exported_at=exported_at,
     )
 
 
@@ -659,7 +672,7 @@ def load(conn: psycopg.Connection[Any], schema: str, export: Export, lock_timeou
                 export.format,
                 len(export.rows),
                 export.product_count,
-                manifest.get("created_at"),
+                export.exported_at,
                 manifest.get("project_version"),
                 psycopg.types.json.Jsonb(manifest),
             ],

@@ -323,6 +323,7 @@ def truncated_bytes() -> bytes:
         ("empty_id", "is empty"),
         ("bad_rank", "ranks must be 1..n"),
         ("row_count", "its manifest says row_count"),
+        ("created_at", "is not an ISO 8601 time"),
         ("empty_export", "has no products"),
         ("missing_export", "does not exist"),
     ],
@@ -368,6 +369,8 @@ def test_a_bad_export_leaves_the_live_table_untouched(
         write_export(bad, rich_b, fmt="rich")
     elif case == "row_count":
         write_export(bad, SMALL_B, row_count=99)
+    elif case == "created_at":
+        write_export(bad, SMALL_B, created_at="yesterday")
     elif case == "empty_export":
         write_export(bad, {})
     elif case == "missing_export":
@@ -474,6 +477,15 @@ def test_loading_the_same_export_twice_is_a_no_op(tmp_path: Path, postgres_dsn: 
     # By explicit name too.
     explicit = load_ok(folder, postgres_dsn, "--export", "recommendations_2026-01-01_00-00.json")
     assert "already live" in explicit
+    with psycopg.connect(postgres_dsn) as con:
+        recorded = con.execute(
+            "select export_key, row_count, product_count, format, is_live,"
+            " exported_at = '2026-01-01T00:00:00Z', manifest ->> 'project_version'"
+            " from recommendation_exports"
+        ).fetchall()
+    assert recorded == [
+        ("recommendations_2026-01-01_00-00.json", 5, 3, "tutorial", True, True, "0.1.0")
+    ]
 
 
 def test_rollback_makes_the_previous_export_live_again(tmp_path: Path, postgres_dsn: str) -> None:
