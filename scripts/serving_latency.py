@@ -2,6 +2,7 @@
 
     python scripts/serving_latency.py --dsn postgresql://...          # a loaded database
     python scripts/serving_latency.py --scratch --source exports/     # throw-away server
+    python scripts/serving_latency.py --scratch --synthetic 1000000   # 1M products x 5
 
 The query is the one a web backend runs (README, "Serving from PostgreSQL"):
 
@@ -12,17 +13,23 @@ run from one client connection, prepared, one product at a time, timed from
 sending the query to having all its rows in Python (so it includes the
 round trip over 127.0.0.1). With --scratch it starts a throw-away server the
 way the tests do (scripts/scratch_postgres.py), loads --source into it with
-scripts/load_postgres.py, measures, and removes the server.
+scripts/load_postgres.py, measures, and removes the server. --synthetic N
+loads a generated tutorial-format export instead: N products, each
+recommending the next 5 in id order (for scale, not realism).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import random
 import statistics
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import load_postgres  # scripts/ is on sys.path when this runs as a script
@@ -75,6 +82,34 @@ def measure(dsn: str, schema: str, queries: int, seed: int) -> dict[str, Any]:
     }
 
 
+def write_synthetic_export(folder: Path, products: int) -> Path:
+    """A tutorial-format export (JSON, manifest, latest.json) of `products` products."""
+    ids = [f"p{n:07d}" for n in range(products)]
+    top_k = min(5, products - 1)
+    data = {
+        ids[n]: ";".join(ids[(n + k) % products] for k in range(1, top_k + 1))
+        for n in range(products)
+    }
+    raw = json.dumps(data, indent=4).encode()
+    sha = hashlib.sha256(raw).hexdigest()
+    name = "recommendations_2000-01-01_00-00"
+    (folder / f"{name}.json").write_bytes(raw)
+    manifest = {
+        "created_at": "2000-01-01T00:00:00+00:00",
+        "export_key": f"{name}.json",
+        "format": "tutorial",
+        "source_duckdb": "synthetic (scripts/serving_latency.py --synthetic)",
+        "row_count": products * top_k,
+        "product_count": products,
+        "vars": {"top_k": top_k},
+        "sha256": sha,
+    }
+    (folder / f"{name}.manifest.json").write_text(json.dumps(manifest, indent=4))
+    latest = {"export_key": f"{name}.json", "manifest_key": f"{name}.manifest.json"}
+    (folder / "latest.json").write_text(json.dumps({**latest, "sha256": sha}))
+    return folder
+
+
 def report(figures: dict[str, Any]) -> str:
     return (
         f"{figures['queries']} lookups of random product ids ({figures['products']} products, "
@@ -98,10 +133,19 @@ def main(argv: list[str] | None = None) -> int:
         help="start a throw-away server, load --source into it, measure, remove it",
     )
     parser.add_argument("--source", help="with --scratch: the export folder or s3:// prefix")
+    parser.add_argument(
+        "--synthetic",
+        type=int,
+        metavar="N",
+        help="with --scratch: a generated export of N products",
+    )
     args = parser.parse_args(argv)
     if args.scratch:
-        if not args.source:
-            parser.error("--scratch needs --source (an export folder or s3://bucket/prefix/)")
+        if not args.source and not args.synthetic:
+            parser.error("--scratch needs --source (an export folder or s3://...) or --synthetic N")
+        if args.synthetic:
+            workdir = tempfile.TemporaryDirectory(prefix="serving-latency-")
+            args.source = str(write_synthetic_export(Path(workdir.name), args.synthetic))
         try:
             server = scratch_postgres.start()
         except scratch_postgres.ScratchPostgresError as exc:
