@@ -92,6 +92,25 @@ def summarize(categories, rows, cols):
     }
 
 
+def check_mirrors_pipeline(dbt, counts, current):
+    """At this build's min_pair_count, C must be int_product_pair_counts exactly."""
+    pipeline = (
+        dbt.ref("int_product_pair_counts")
+        .aggregate("count(*) as pairs, coalesce(sum(pair_count), 0) as total")
+        .fetchnumpy()
+    )
+    kept = counts[counts >= current]
+    ours = (2 * int(kept.size), 2 * int(kept.sum()))
+    theirs = (int(pipeline["pairs"][0]), int(pipeline["total"][0]))
+    if ours != theirs:
+        raise ValueError(
+            f"recommendation_threshold_sweep counts {ours[0]} pair rows (total {ours[1]}) at "
+            f"min_pair_count {current}, int_product_pair_counts has {theirs[0]} (total "
+            f"{theirs[1]}): the sweep no longer counts pairs as the pipeline does. Update "
+            "co_occurrence() in models/marts/recommendation_threshold_sweep.py to match."
+        )
+
+
 def model(dbt, session):
     dbt.config(materialized="table")
     current = int(dbt.config.get("current_min_pair_count"))
@@ -114,6 +133,7 @@ def model(dbt, session):
         np.asarray(orders["quantity"], dtype=np.int64),
         n_products,
     )
+    check_mirrors_pipeline(dbt, counts, current)
     rows = []
     for threshold in thresholds:
         keep = counts >= threshold
