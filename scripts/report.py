@@ -159,8 +159,11 @@ def product_names(con: duckdb.DuckDBPyConnection, names: Path | None) -> tuple[p
 def load(con: duckdb.DuckDBPyConnection, names: Path | None, per_category: int) -> ReportData:
     categories = con.execute("select * from recommendation_validation order by category").df()
     overall_rows = con.execute("select * from recommendation_validation_overall").df()
-    if overall_rows.empty:
-        raise ReportError("recommendation_validation_overall is empty. Rebuild with `make build`.")
+    if overall_rows.empty or "min_category_rate" not in overall_rows.columns:
+        raise ReportError(
+            "recommendation_validation_overall is empty or from an older version of the "
+            "project. Rebuild with `make build`."
+        )
     sweep = con.execute("select * from recommendation_threshold_sweep order by min_pair_count").df()
     sample = con.execute(
         """
