@@ -434,6 +434,21 @@ def test_a_swap_blocked_by_a_long_reader_times_out_and_changes_nothing(
     assert live_state(postgres_dsn) == before
 
 
+def test_two_loaders_never_run_at_once(tmp_path: Path, postgres_dsn: str) -> None:
+    load_ok(write_export(tmp_path / "a", SMALL_A).parent, postgres_dsn)
+    before = live_state(postgres_dsn)
+    key = script_module("load_postgres").lock_key("public")
+    with psycopg.connect(postgres_dsn) as other_loader:
+        other_loader.execute("select pg_advisory_xact_lock(%s)", [key])  # as a loader holds it
+        folder = write_export(tmp_path / "b", SMALL_B).parent
+        result = run_loader("--source", str(folder), "--dsn", postgres_dsn)
+        rollback = run_loader("--rollback", "--dsn", postgres_dsn)
+    for refused in (result, rollback):
+        assert refused.returncode != 0
+        assert "another load_postgres is loading into schema public" in refused.stderr
+    assert live_state(postgres_dsn) == before
+
+
 def test_a_table_the_loader_did_not_make_is_left_alone(tmp_path: Path, postgres_dsn: str) -> None:
     with psycopg.connect(postgres_dsn) as con:
         con.execute("create table product_recommendations (hand_made text)")
