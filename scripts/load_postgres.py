@@ -772,6 +772,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--connect-timeout", type=int, default=10, help="seconds (default: 10)")
     args = parser.parse_args(argv)
+    if args.check_only and args.rollback:
+        parser.error("--check-only verifies an export; it cannot be combined with --rollback")
     if not args.check_only and not args.dsn:
         parser.error("--dsn is required (or set DATABASE_URL)")
     dsn = args.dsn or ""
