@@ -9,6 +9,11 @@ with
 order_product_counts as (
 
     select * from {{ ref('int_order_product_counts') }}
+    -- Orders above the max_order_lines var add no pairs (listed in orders_excluded).
+    where order_key not in (
+        select order_key from {{ ref('int_order_sizes') }}
+        where is_excluded_from_pairs
+    )
 
 ),
 
