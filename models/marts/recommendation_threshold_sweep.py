@@ -3,11 +3,14 @@
 For each value in the `min_pair_count_sweep` var (plus this build's own
 min_pair_count), the rank-1 recommendation of every product is recomputed
 exactly as a build with that min_pair_count would compute it: the
-co-occurrence matrix C = X^T X from int_order_product_counts, pairs below the
+co-occurrence matrix C = X^T X from int_order_product_counts (without the
+orders int_order_sizes excludes from pair counting), pairs below the
 threshold removed, then the same exact cosine top-k code as the sparse engine
-(lib/cosine_topk.py) with top_k = 1: same similarities, same tie-breaking, same
-min_similarity floor. Only rank 1 is needed for the metric, which keeps each
-pass cheap.
+(lib/cosine_topk.py) with top_k = 1: same similarities, same tie-breaking,
+same min_similarity floor. Only rank 1 is needed for the metric, which keeps
+each pass cheap. At the build's own min_pair_count, C is checked against
+int_product_pair_counts, so a change in how the pipeline counts pairs stops
+the build instead of skewing the sweep.
 """
 
 import json
@@ -127,10 +130,19 @@ def model(dbt, session):
     if not np.array_equal(products["product_key"].to_numpy(), np.arange(n_products)):
         raise ValueError("int_products.product_key must be 0..n-1; rebuild int_products")
 
+    # Orders the pipeline leaves out of pair counting (max_order_lines) add no pairs here either.
+    excluded = (
+        dbt.ref("int_order_sizes")
+        .filter("is_excluded_from_pairs")
+        .select("order_key")
+        .fetchnumpy()["order_key"]
+    )
+    order_keys = np.asarray(orders["order_key"], dtype=np.int64)
+    counted = ~np.isin(order_keys, np.asarray(excluded, dtype=np.int64))
     left, right, counts = co_occurrence(
-        np.asarray(orders["order_key"], dtype=np.int64),
-        np.asarray(orders["product_key"], dtype=np.int64),
-        np.asarray(orders["quantity"], dtype=np.int64),
+        order_keys[counted],
+        np.asarray(orders["product_key"], dtype=np.int64)[counted],
+        np.asarray(orders["quantity"], dtype=np.int64)[counted],
         n_products,
     )
     check_mirrors_pipeline(dbt, counts, current)
