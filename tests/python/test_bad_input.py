@@ -1,0 +1,303 @@
+"""The bad-input corpus (tests/fixtures/bad_input/): every messy extract has a written outcome.
+
+Each file is one case real extracts have. Its outcome is either a clear error
+naming the file and the problem (nothing built), or a build where every line is
+used or quarantined in sales_rejected with a reason, and the counts reconcile:
+lines in the file = lines read = accepted + rejected. The README table
+"What happens when..." lists the same cases.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from conftest import PROJECT_DIR, query, run_dbt
+
+CORPUS = PROJECT_DIR / "tests" / "fixtures" / "bad_input"
+# What a build of a corpus file runs: staging, the pipeline, the quarantine and the
+# reconciliation tests (not the validation marts nor the generic tests: other tests cover
+# them, and each dbt build costs seconds).
+SELECT = ["--select", "+product_recommendations +sales_rejected", "--exclude", "test_type:generic"]
+RECONCILE_TESTS = ("assert_sales_lines_reconcile", "assert_some_sales_lines_accepted")
+SEMICOLON_REASON = 'product_id contains ";", the separator of exported lists'
+
+
+def rows(db: Path, sql: str) -> list[tuple]:
+    return query(db, sql)
+
+
+def check_null_ids(db: Path) -> None:
+    assert rows(db, "select sales_line_id, rejection_reason from sales_rejected order by 1") == [
+        (3, "missing order_id"),
+        (4, "missing product_id"),
+        (5, "missing category"),
+        (6, "missing order_id"),  # whitespace only
+        (7, "missing product_id"),  # the text NULL
+        (8, "missing category"),  # the text null
+    ]
+    assert rows(db, "select product_id from int_products order by 1") == [("p1",), ("p2",)]
+
+
+def check_space_padded_ids(db: Path) -> None:
+    assert rows(db, "select product_id from int_products order by 1") == [("042",), ("p9",)]
+    assert rows(
+        db, "select order_id, product_id, quantity from int_order_product_counts order by 1, 2"
+    ) == [("o1", "042", 2), ("o1", "p9", 1), ("o2", "042", 1), ("o2", "p9", 1)]
+
+
+def check_duplicate_lines(db: Path) -> None:
+    # The tutorial counts repeats: a twice in o1 makes C[a, b] = 2*1 (o1) + 1*1 (o2).
+    assert rows(
+        db,
+        "select quantity from int_order_product_counts where order_id = 'o1' and product_id = 'a'",
+    ) == [(2,)]
+    assert rows(
+        db,
+        "select pair_count from int_product_pair_counts as pairs"
+        " inner join int_products as products using (product_key)"
+        " where products.product_id = 'a'",
+    ) == [(3,)]
+
+
+def check_two_categories(db: Path) -> None:
+    assert rows(
+        db, "select category, category_count from int_products where product_id = 'p1'"
+    ) == [("bakery", 2)]
+    assert rows(
+        db,
+        "select category, line_count, is_primary_category from int_product_categories"
+        " where product_id = 'p1' order by category",
+    ) == [("bakery", 2, True), ("dairy", 1, False)]
+
+
+def check_single_line_orders(db: Path) -> None:
+    # Single-line orders are used (they count in the reconciliation) but pair nothing.
+    assert rows(db, "select count(distinct order_id) from int_order_product_counts") == [(3,)]
+    assert rows(db, "select count(*) from int_product_pair_counts") == [(2,)]  # a-b, b-a
+    assert rows(db, "select count(*) from int_products where product_id = 'c'") == [(1,)]
+
+
+def check_special_characters(db: Path) -> None:
+    assert rows(db, "select product_id from int_products order by 1") == sorted(
+        [
+            ('Bob\'s "best" bread',),
+            ("crackers, salted",),
+            ("crème brûlée",),
+            ("日本茶",),
+            ('ab"c',),
+        ]
+    )
+    assert rows(db, "select product_id, rejection_reason from sales_rejected order by 1") == [
+        ("milk;1l", SEMICOLON_REASON),
+        ("milk;2l", SEMICOLON_REASON),
+    ]
+    # An order id may contain ';' (it is never exported).
+    assert rows(db, "select count(*) from int_order_product_counts where order_id = 'o;2'") == [
+        (2,)
+    ]
+    recommended = {
+        r[0] for r in rows(db, "select recommended_product_id from product_recommendations")
+    }
+    assert 'Bob\'s "best" bread' in recommended and "日本茶" in recommended
+
+
+def check_leading_zeros(db: Path) -> None:
+    assert rows(db, "select product_id from int_products order by 1") == [
+        ("007",),
+        ("0070",),
+        ("7",),
+    ]
+    assert rows(db, "select distinct order_id from int_order_product_counts order by 1") == [
+        ("0001",),
+        ("1",),
+    ]
+
+
+def check_huge_order(db: Path) -> None:
+    # One order of 3000 different products: 3000 * 2999 ordered pairs, all from that order.
+    assert rows(db, "select count(*) from int_product_pair_counts") == [(3000 * 2999,)]
+    assert rows(db, "select max(quantity) from int_order_product_counts") == [(1,)]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One corpus file and what must happen to it."""
+
+    file: str
+    what: str
+    # Accepted files: reasons of the quarantined lines and a check of the tables.
+    rejected: dict[str, int] = field(default_factory=dict)
+    check: Callable[[Path], None] | None = None
+    # Refused files: fragments the error message must contain (besides the file name).
+    error: tuple[str, ...] = ()
+    # What to build instead of SELECT (the huge order stops before the cosine: minutes).
+    select: tuple[str, ...] = ()
+    # Warn-severity tests expected to warn.
+    warns: tuple[str, ...] = ()
+
+
+CASES = [
+    Case(
+        "null_ids.csv",
+        "blank, whitespace-only or NULL ids and categories: line quarantined with its reason",
+        rejected={"missing order_id": 2, "missing product_id": 2, "missing category": 2},
+        check=check_null_ids,
+    ),
+    Case(
+        "space_padded_ids.csv",
+        "ids differing only by surrounding spaces: trimmed, they are one id",
+        check=check_space_padded_ids,
+    ),
+    Case(
+        "duplicate_lines.csv",
+        "duplicate lines: kept, the product's quantity in the order counts them (the tutorial)",
+        check=check_duplicate_lines,
+    ),
+    Case(
+        "two_categories.csv",
+        "a product under two categories: its most frequent category (ties: smallest name)",
+        check=check_two_categories,
+    ),
+    Case(
+        "single_line_orders.csv",
+        "single-line orders: used, but they pair nothing",
+        check=check_single_line_orders,
+    ),
+    Case(
+        "special_characters.csv",
+        "quotes, commas, non-ASCII kept verbatim; product ids with ';' quarantined",
+        rejected={SEMICOLON_REASON: 2},
+        check=check_special_characters,
+    ),
+    Case(
+        "leading_zeros.csv",
+        "integer-looking ids with leading zeros: text, '007' and '7' are different",
+        check=check_leading_zeros,
+    ),
+    Case(
+        "huge_order.csv",
+        "one order with thousands of lines: used; the build warns (see max_order_lines)",
+        check=check_huge_order,
+        select=(
+            "--select",
+            "+int_product_pair_counts +sales_rejected +int_order_sizes",
+            "--exclude",
+            "test_type:generic",
+        ),
+        warns=("warn_largest_orders_dominate_pair_counting",),
+    ),
+    Case(
+        "header_only.csv",
+        "a header and no line: error, nothing built",
+        error=("has a header but no sales lines",),
+    ),
+    Case(
+        "empty.csv",
+        "an empty (0-byte) file: error, nothing built",
+        error=("is empty (0 bytes)",),
+    ),
+    Case(
+        "missing_column.csv",
+        "a required column missing: error naming the column and the columns found",
+        error=("missing required column(s): product_id", "It has: order_id, product, category"),
+    ),
+    Case(
+        "not_utf8.csv",
+        "not UTF-8 (Latin-1): error saying so and how to convert it",
+        error=("is not UTF-8 text", "iconv"),
+    ),
+]
+
+
+def lines_in(path: Path) -> int:
+    """Sales lines in a CSV file as Python's csv module reads it (header excluded)."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        return sum(1 for _ in csv.reader(handle)) - 1
+
+
+def test_every_corpus_file_has_a_case() -> None:
+    in_folder = {p.name for p in CORPUS.iterdir()}
+    assert in_folder == {case.file for case in CASES} | {"all_rejected.csv"}
+
+
+def test_readme_lists_every_case() -> None:
+    section = (PROJECT_DIR / "README.md").read_text().split("## What happens when...")[1]
+    section = section.split("\n## ")[0]
+    for case in CASES:
+        assert case.file in section, f"README 'What happens when...' misses {case.file}"
+
+
+def dbt_statuses(workdir: Path) -> dict[str, str]:
+    data = json.loads((workdir / "target" / "run_results.json").read_text())
+    return {r["unique_id"].split(".")[2]: r["status"] for r in data["results"]}
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if not c.error], ids=lambda c: c.file)
+def test_accepted_file_builds_and_reconciles(case: Case, tmp_path: Path) -> None:
+    path = CORPUS / case.file
+    select = list(case.select or SELECT)
+    result = run_dbt(["build", *select], tmp_path, dbt_vars={"sales_path": str(path)})
+    assert result.returncode == 0, result.stdout[-5000:]
+    db = tmp_path / "recommender.duckdb"
+
+    statuses = dbt_statuses(tmp_path)
+    for name in RECONCILE_TESTS:
+        assert statuses[name] == "pass", f"{name}: {statuses[name]}"
+    warned = {name for name, status in statuses.items() if status == "warn"}
+    assert warned == set(case.warns)
+    lines_read = rows(db, "select count(*) from stg_sales__lines")[0][0]
+    accepted = rows(db, "select coalesce(sum(quantity), 0) from int_order_product_counts")[0][0]
+    rejected = rows(db, "select rejection_reason, count(*) from sales_rejected group by 1")
+    assert lines_read == lines_in(path), "DuckDB read a different number of lines than the file has"
+    assert accepted + sum(n for _, n in rejected) == lines_read
+    assert dict(rejected) == case.rejected
+    if case.check:
+        case.check(db)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.error], ids=lambda c: c.file)
+def test_refused_file_fails_with_a_clear_error(case: Case, tmp_path: Path) -> None:
+    path = CORPUS / case.file
+    result = run_dbt(["build", *SELECT], tmp_path, dbt_vars={"sales_path": str(path)})
+    assert result.returncode != 0
+    assert f"Sales file '{path}'" in result.stdout, result.stdout[-3000:]
+    for fragment in case.error:
+        assert fragment in result.stdout, result.stdout[-3000:]
+    assert "Traceback" not in result.stdout + result.stderr
+    # Nothing downstream was built from it.
+    tables = rows(
+        tmp_path / "recommender.duckdb", "select table_name from information_schema.tables"
+    )
+    assert ("product_recommendations",) not in tables
+
+
+def test_every_line_rejected_fails_the_build_but_keeps_the_reasons(tmp_path: Path) -> None:
+    # Empty recommendations would look like a success (and export nothing): refuse them.
+    path = CORPUS / "all_rejected.csv"
+    result = run_dbt(["build", *SELECT], tmp_path, dbt_vars={"sales_path": str(path)})
+    assert result.returncode != 0
+    assert dbt_statuses(tmp_path)["assert_some_sales_lines_accepted"] == "fail"
+    assert "assert_some_sales_lines_accepted" in result.stdout
+    assert rows(tmp_path / "recommender.duckdb", "select count(*) from sales_rejected") == [(3,)]
+
+
+@pytest.mark.parametrize(
+    ("sales_path", "fragment"),
+    [
+        ("tests/fixtures/bad_input/no_such_file.csv", "does not exist (no file matches it)"),
+        ("tests/fixtures/bad_input/sales.xlsx", "must end in .csv, .csv.gz, .tsv or .parquet"),
+        ("/tmp/it's here/*.csv", "does not exist"),  # a quote in the path stays data
+    ],
+)
+def test_bad_sales_path_fails_with_a_clear_error(
+    sales_path: str, fragment: str, tmp_path: Path
+) -> None:
+    result = run_dbt(["build", *SELECT], tmp_path, dbt_vars={"sales_path": sales_path})
+    assert result.returncode != 0
+    assert sales_path in result.stdout and fragment in result.stdout, result.stdout[-3000:]
+    assert "Parser Error" not in result.stdout
