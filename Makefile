@@ -56,6 +56,7 @@ export: install ## Export the recommendations as JSON (exports/ or RECOMMENDER_E
 	$(BIN)/python scripts/export.py $(EXPORT_ARGS)
 
 bench: install ## Benchmark dbt build against the sparse pipeline and the tutorial
+	$(BIN)/python scripts/benchmark.py --write BENCHMARKS.md $(BENCH_ARGS)
 
 serve-demo: install ## Build, export to a local S3 server, load into PostgreSQL, query
 	$(BIN)/python scripts/serve_demo.py $(if $(PRODUCT),--product '$(PRODUCT)')

@@ -1,0 +1,622 @@
+"""Benchmark the project's `dbt build` against the tutorial and a plain sparse pipeline.
+
+On the same input files, in one session, each method runs in its own
+subprocess (so peak memory is per method):
+
+- dbt: the project's `dbt build --vars '{sales_path: ...}'` as a user runs it,
+  into its own temporary DuckDB file and target/ folder, timed end to end;
+- tutorial: the tutorial's pandas + scikit-learn code, verbatim apart from the
+  pandas-3 fix for np.fill_diagonal; skipped, with the memory it would need,
+  when that exceeds the memory available;
+- sparse: a straightforward scipy.sparse + sparse_dot_topn pipeline written
+  here, independent of the project's code: the reference for the ratios.
+
+For each: wall time, CPU time, peak RSS of the process tree, the ratio of wall
+time to the sparse pipeline, and a parity check against the dbt result
+(similarities within 1e-9, lists equal up to ties). Inputs are generated with
+scripts/generate_sales.py (cached in --data-dir) plus any --sales PATH; by
+default the real sets in ../shared/datasets/ are added when present.
+
+Examples:
+    python scripts/benchmark.py                       # every size, real sets, all methods
+    python scripts/benchmark.py --sizes 10k/1k,100k/2k --no-datasets
+    python scripts/benchmark.py --sales /data/my_sales.parquet --write BENCHMARKS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import psutil
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+DATASETS_DIR = PROJECT_DIR.parent / "shared" / "datasets"
+DEFAULT_SIZES = "10k/1k,100k/2k,1M/5k,5M/20k"
+TOP_K = 5
+SIMILARITY_TOLERANCE = 1e-9
+START_MARKER = "<!-- benchmark:start -->"
+END_MARKER = "<!-- benchmark:end -->"
+METHODS = ("dbt", "sparse", "tutorial")
+
+
+@dataclass
+class Measurement:
+    method: str
+    status: str = "ok"
+    wall: float = float("nan")
+    cpu: float = float("nan")
+    peak_rss: int = 0
+    result: Path | None = None
+    parity: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- the methods
+# Each runs in a child process (`--child METHOD`) and writes its top-k as
+# Parquet: product_id, recommendation_rank, recommended_product_id, similarity.
+
+
+def read_sales(path: Path) -> pd.DataFrame:
+    """order_id, product_id, category as text, as the tutorial's sales_df."""
+    if path.suffix == ".parquet":  # pandas would need pyarrow for Parquet
+        return duckdb.sql(
+            f"select order_id::varchar as order_id, product_id::varchar as product_id, "
+            f"category::varchar as category from {duckdb_reader(path)}"
+        ).df()
+    columns = ["order_id", "product_id", "category"]
+    return pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False)
+
+
+def tutorial_method(sales_df: pd.DataFrame) -> pd.DataFrame:
+    """The tutorial's code, unchanged except where pandas 3 requires it."""
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    pivot_df = pd.pivot_table(
+        sales_df, index="order_id", columns="product_id", values="category", aggfunc="count"
+    )
+    pivot_df.reset_index(inplace=True)
+    pivot_df = pivot_df.fillna(0)
+    pivot_df = pivot_df.drop("order_id", axis=1)
+
+    co_matrix = pivot_df.T.dot(pivot_df)
+    # pandas 3 (copy-on-write): .values is read-only, so fill a copy.
+    values = co_matrix.to_numpy(copy=True)
+    np.fill_diagonal(values, 0)
+    co_matrix = pd.DataFrame(values, index=co_matrix.index, columns=co_matrix.columns)
+
+    cos_score_df = pd.DataFrame(cosine_similarity(co_matrix))
+    cos_score_df.index = co_matrix.index
+    cos_score_df.columns = np.array(co_matrix.index)
+
+    # Take top five scoring recs that aren't the original product
+    product_recs = []
+    for i in cos_score_df.index:
+        product_recs.append(
+            cos_score_df[cos_score_df.index != i][i].sort_values(ascending=False)[0:5].index
+        )
+
+    # Beyond the tutorial: keep each pick's similarity for the parity check.
+    rows = []
+    for product, recs in zip(cos_score_df.index, product_recs, strict=True):
+        for rank, recommended in enumerate(recs, start=1):
+            rows.append((product, rank, recommended, cos_score_df.at[recommended, product]))
+    return pd.DataFrame(
+        rows,
+        columns=["product_id", "recommendation_rank", "recommended_product_id", "similarity"],
+    )
+
+
+def sparse_method(sales_df: pd.DataFrame, n_threads: int) -> pd.DataFrame:
+    """scipy.sparse for C = X^T X, sparse_dot_topn for the cosine top-k."""
+    import scipy.sparse as sp
+    from sparse_dot_topn import sp_matmul_topn
+
+    products, product_codes = np.unique(sales_df["product_id"].to_numpy(), return_inverse=True)
+    _, order_codes = np.unique(sales_df["order_id"].to_numpy(), return_inverse=True)
+    x = sp.csr_matrix(
+        (np.ones(order_codes.size, dtype=np.int64), (order_codes, product_codes)),
+        shape=(int(order_codes.max()) + 1, products.size),
+    )
+    c = (x.T @ x).tocsr()
+    c.setdiag(0)
+    c.eliminate_zeros()
+    norms = np.sqrt(np.asarray(c.multiply(c).sum(axis=1), dtype=np.float64).ravel())
+    inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    normalized = (sp.diags(inverse) @ c.astype(np.float64)).tocsr()
+    top = sp_matmul_topn(
+        normalized, normalized.T.tocsr(), top_n=TOP_K + 1, n_threads=n_threads
+    ).tocoo()
+    keep = (top.row != top.col) & (top.data > 0)
+    frame = pd.DataFrame({"row": top.row[keep], "col": top.col[keep], "similarity": top.data[keep]})
+    frame = frame.sort_values(["row", "similarity", "col"], ascending=[True, False, True])
+    frame["recommendation_rank"] = frame.groupby("row").cumcount() + 1
+    frame = frame[frame["recommendation_rank"] <= TOP_K]
+    return pd.DataFrame(
+        {
+            "product_id": products[frame["row"].to_numpy()],
+            "recommendation_rank": frame["recommendation_rank"].to_numpy(),
+            "recommended_product_id": products[frame["col"].to_numpy()],
+            "similarity": frame["similarity"].to_numpy(),
+        }
+    )
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    with duckdb.connect() as con:
+        con.register("frame", frame)
+        con.execute(f"copy frame to '{path}' (format parquet)")
+
+
+def read_parquet(path: Path) -> pd.DataFrame:
+    return duckdb.sql(f"select * from {duckdb_reader(path)}").df()
+
+
+def run_child(method: str, sales: Path, output: Path, n_threads: int) -> int:
+    sales_df = read_sales(sales)
+    if method == "tutorial":
+        result = tutorial_method(sales_df)
+    else:
+        result = sparse_method(sales_df, n_threads)
+    write_parquet(result, output)
+    return 0
+
+
+# ------------------------------------------------------------- measuring runs
+
+
+class PeakRss:
+    """Polls the summed RSS of a process and its descendants until stopped."""
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        self.peak = 0
+        self._pid = pid
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        try:
+            root = psutil.Process(self._pid)
+        except psutil.NoSuchProcess:
+            return
+        while not self._stop.is_set():
+            total = 0
+            try:
+                for process in [root, *root.children(recursive=True)]:
+                    try:
+                        total += process.memory_info().rss
+                    except psutil.NoSuchProcess:
+                        continue
+            except psutil.NoSuchProcess:
+                return
+            self.peak = max(self.peak, total)
+            self._stop.wait(self._interval)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def timed_run(
+    command: list[str], env: dict[str, str], log: Path, timeout: float
+) -> tuple[int, float, float, int]:
+    """Run command; returns (exit code, wall s, CPU s of the tree, peak RSS bytes)."""
+    start = time.perf_counter()
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            command, cwd=PROJECT_DIR, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+        monitor = PeakRss(process.pid)
+        deadline = start + timeout
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                process.kill()
+                pid, status, usage = os.wait4(process.pid, 0)
+                break
+            time.sleep(0.02)
+    wall = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    peak = max(monitor.stop(), usage.ru_maxrss * 1024)
+    return process.returncode, wall, usage.ru_utime + usage.ru_stime, peak
+
+
+def tutorial_memory_needed(sales: Path) -> tuple[int, int, int]:
+    """(bytes the tutorial needs, orders, products), estimated from its dense arrays."""
+    reader = duckdb_reader(sales)
+    orders, products = duckdb.sql(
+        f"select count(distinct order_id), count(distinct product_id) from {reader}"
+    ).fetchall()[0]
+    # pivot_table's orders x products float64 table exists about three times
+    # at its peak (unstack, fillna, drop); then C, its cosine and a copy.
+    needed = 3 * orders * products * 8 + 4 * products * products * 8
+    return needed, orders, products
+
+
+def duckdb_reader(path: Path) -> str:
+    quoted = "'" + str(path).replace("'", "''") + "'"
+    if path.suffix == ".parquet":
+        return f"read_parquet({quoted})"
+    return f"read_csv({quoted}, header = true, all_varchar = true)"
+
+
+def run_dbt(sales: Path, workdir: Path, threads: int, timeout: float) -> tuple[Measurement, dict]:
+    run_dir = workdir / "dbt"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    database = run_dir / "recommender.duckdb"
+    env = {
+        **os.environ,
+        "DUCKDB_PATH": str(database),
+        "DBT_TARGET_PATH": str(run_dir / "target"),
+        "DBT_LOG_PATH": str(run_dir / "logs"),
+        "DBT_PROFILES_DIR": str(PROJECT_DIR),
+        "DBT_THREADS": str(threads),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        "DUCKDB_TEMP_DIRECTORY": str(run_dir / "duckdb_tmp"),
+    }
+    dbt = str(Path(sys.executable).parent / "dbt")
+    command = [dbt, "build", "--vars", json.dumps({"sales_path": str(sales)})]
+    log = run_dir / "dbt_build.log"
+    code, wall, cpu, peak = timed_run(command, env, log, timeout)
+    measurement = Measurement("dbt", wall=wall, cpu=cpu, peak_rss=peak)
+    details: dict = {}
+    if code != 0:
+        measurement.status = f"failed (exit {code}; see {log})"
+        return measurement, details
+    details["duckdb_bytes"] = database.stat().st_size
+    details["nodes"] = node_timings(run_dir / "target" / "run_results.json", wall)
+    result = run_dir / "result.parquet"
+    with duckdb.connect(str(database), read_only=True) as con:
+        con.execute(
+            "copy (select product_id, recommendation_rank, recommended_product_id, similarity "
+            f"from product_recommendations) to '{result}' (format parquet)"
+        )
+    measurement.result = result
+    return measurement, details
+
+
+def node_timings(run_results: Path, wall: float) -> dict:
+    """Where dbt's time went: start-up, models, tests, the slowest nodes."""
+    results = json.loads(run_results.read_text())
+    nodes = [(r["execution_time"], r["unique_id"]) for r in results["results"]]
+    by_kind: dict[str, float] = {}
+    for seconds, unique_id in nodes:
+        kind = unique_id.split(".")[0]
+        by_kind[kind] = by_kind.get(kind, 0.0) + seconds
+    slowest = sorted(nodes, reverse=True)[:4]
+    return {
+        "outside_nodes": wall - results["elapsed_time"],
+        "by_kind": by_kind,
+        "slowest": [(round(s, 1), uid.split(".")[2]) for s, uid in slowest],
+        "count": len(nodes),
+    }
+
+
+def run_method(
+    method: str, sales: Path, workdir: Path, threads: int, timeout: float
+) -> Measurement:
+    result = workdir / f"{method}.parquet"
+    result.unlink(missing_ok=True)
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        method,
+        "--child-input",
+        str(sales),
+        "--child-output",
+        str(result),
+        "--threads",
+        str(threads),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    code, wall, cpu, peak = timed_run(command, env, workdir / f"{method}.log", timeout)
+    measurement = Measurement(method, wall=wall, cpu=cpu, peak_rss=peak)
+    if code != 0:
+        tail = (workdir / f"{method}.log").read_text(errors="replace").strip().splitlines()[-1:]
+        measurement.status = f"failed (exit {code}: {' '.join(tail)[:120]})"
+    else:
+        measurement.result = result
+    return measurement
+
+
+# -------------------------------------------------------------------- parity
+
+
+def parity(reference: Path, other: Path) -> str:
+    """Compare two top-k tables: similarities within 1e-9 rank by rank, ids up to ties."""
+    left = read_parquet(reference)
+    right = read_parquet(other)
+    right = right[right["similarity"] > 0]  # the tutorial also lists zero cosines
+    problems = 0
+    first_problem = ""
+    left_groups = dict(tuple(left.sort_values("recommendation_rank").groupby("product_id")))
+    right_groups = dict(tuple(right.sort_values("recommendation_rank").groupby("product_id")))
+    if set(left_groups) != set(right_groups):
+        only = set(left_groups) ^ set(right_groups)
+        return f"MISMATCH: {len(only)} products have recommendations in one only"
+    for product, mine in left_groups.items():
+        theirs = right_groups[product]
+        a = mine["similarity"].to_numpy()
+        b = theirs["similarity"].to_numpy()
+        if a.size != b.size or np.abs(a - b).max(initial=0.0) > SIMILARITY_TOLERANCE:
+            problems += 1
+            first_problem = first_problem or f"{product}: similarities {a} vs {b}"
+            continue
+        # Above the last value every id must match; at the last value ties may differ.
+        cut = a.min() + SIMILARITY_TOLERANCE
+        above_a = set(mine["recommended_product_id"][a > cut])
+        above_b = set(theirs["recommended_product_id"][b > cut])
+        if above_a != above_b:
+            problems += 1
+            first_problem = first_problem or f"{product}: {sorted(above_a)} vs {sorted(above_b)}"
+    if problems:
+        return f"MISMATCH in {problems} products (first: {first_problem[:160]})"
+    return f"ok ({len(left_groups):,} products)"
+
+
+# ------------------------------------------------------------------- reports
+
+
+def describe_machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = psutil.virtual_memory()
+    load = os.getloadavg()
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), {memory.total / 2**30:.1f} GiB RAM "
+        f"({memory.available / 2**30:.1f} GiB available at start), "
+        f"load average at start {load[0]:.1f}, Python {platform.python_version()}, "
+        f"duckdb {duckdb.__version__}, {platform.system()} {platform.release()}"
+    )
+
+
+def format_row(label: str, m: Measurement, reference: Measurement | None) -> str:
+    if m.status != "ok":
+        return f"| {label} | {m.method} | {m.status} | | | | | |"
+    ratio = ""
+    if reference is not None and reference.status == "ok":
+        ratio = f"{m.wall / reference.wall:.2f}x"
+    return (
+        f"| {label} | {m.method} | ok | {m.wall:.1f} | {m.cpu:.1f} | "
+        f"{m.peak_rss / 2**20:,.0f} | {ratio} | {m.parity} |"
+    )
+
+
+def input_label(path: Path, lines: int, products: int) -> str:
+    return f"{path.name} ({lines:,} lines, {products:,} products)"
+
+
+# ---------------------------------------------------------------------- main
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    def number(part: str) -> int:
+        part = part.strip().lower()
+        scale = {"k": 1_000, "m": 1_000_000}.get(part[-1:], 1)
+        return int(float(part.rstrip("km")) * scale)
+
+    lines, _, products = text.partition("/")
+    if not products:
+        raise argparse.ArgumentTypeError(f"size {text!r} must be LINES/PRODUCTS, e.g. 1M/5k")
+    return number(lines), number(products)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--sizes",
+        default=os.environ.get("BENCH_SIZES", DEFAULT_SIZES),
+        help=f"generated inputs as LINES/PRODUCTS, comma separated (default {DEFAULT_SIZES}; "
+        "'' for none; env BENCH_SIZES)",
+    )
+    parser.add_argument(
+        "--sales", type=Path, action="append", default=[], help="a sales file to add (repeatable)"
+    )
+    parser.add_argument(
+        "--no-datasets",
+        action="store_true",
+        help=f"do not add the real sets found in {DATASETS_DIR}",
+    )
+    parser.add_argument(
+        "--methods",
+        default=",".join(METHODS),
+        help="methods to run, comma separated (default: dbt,sparse,tutorial)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(
+            os.environ.get("BENCH_DATA_DIR", Path(tempfile.gettempdir()) / "recommender-bench")
+        ),
+        help="where generated inputs are cached and runs write (env BENCH_DATA_DIR)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("DBT_THREADS", os.cpu_count() or 2)),
+        help="threads for dbt and sparse_dot_topn (default $DBT_THREADS or the CPU count)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=3600.0, help="seconds before a method is stopped"
+    )
+    parser.add_argument(
+        "--write", type=Path, help="replace the results section of this Markdown file"
+    )
+    parser.add_argument("--child", choices=["tutorial", "sparse"], help=argparse.SUPPRESS)
+    parser.add_argument("--child-input", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--child-output", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.size_list = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    args.method_list = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = set(args.method_list) - set(METHODS)
+    if unknown:
+        parser.error(f"unknown method(s) {sorted(unknown)}; choose from {', '.join(METHODS)}")
+    return args
+
+
+def generated_input(data_dir: Path, lines: int, products: int) -> Path:
+    path = data_dir / "inputs" / f"sales_{lines}_{products}.parquet"
+    if not path.exists():
+        print(f"generating {path} ...", file=sys.stderr)
+        partial = path.with_suffix(".partial.parquet")
+        subprocess.run(
+            [
+                sys.executable,
+                str(PROJECT_DIR / "scripts" / "generate_sales.py"),
+                f"--lines={lines}",
+                f"--products={products}",
+                f"--output={partial}",
+            ],
+            check=True,
+        )
+        partial.rename(path)
+    return path
+
+
+def inputs(args: argparse.Namespace) -> list[Path]:
+    found = [generated_input(args.data_dir, *size) for size in args.size_list]
+    if not args.no_datasets and DATASETS_DIR.is_dir():
+        found += sorted(DATASETS_DIR.glob("*/sales.csv"))
+    for path in args.sales:
+        if not path.is_file():
+            raise FileNotFoundError(f"--sales {path} does not exist; give a CSV or Parquet file")
+        found.append(path.resolve())
+    return found
+
+
+def benchmark_input(args: argparse.Namespace, sales: Path, index: int) -> tuple[list[str], str]:
+    workdir = args.data_dir / "runs" / f"{index:02d}_{sales.parent.name}_{sales.stem}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    lines = duckdb.sql(f"select count(*) from {duckdb_reader(sales)}").fetchall()[0][0]
+    needed, orders, products = tutorial_memory_needed(sales)
+    label = input_label(sales, lines, products)
+    print(f"\n== {label}, {orders:,} orders", file=sys.stderr)
+
+    measured: dict[str, Measurement] = {}
+    details: dict = {}
+    for method in args.method_list:
+        if method == "dbt":
+            measured[method], details = run_dbt(sales, workdir, args.threads, args.timeout)
+        elif method == "tutorial" and needed > psutil.virtual_memory().available:
+            measured[method] = Measurement(
+                method,
+                status=f"skipped: needs ~{needed / 2**30:.1f} GiB, "
+                f"{psutil.virtual_memory().available / 2**30:.1f} GiB available",
+            )
+        else:
+            measured[method] = run_method(method, sales, workdir, args.threads, args.timeout)
+        m = measured[method]
+        print(
+            f"   {method:<9} {m.status:<8} wall {m.wall:7.1f} s  cpu {m.cpu:7.1f} s  "
+            f"peak {m.peak_rss / 2**20:8,.0f} MB",
+            file=sys.stderr,
+        )
+
+    # Everything is compared with the dbt result (or, without it, the sparse one).
+    finished = [m for m in measured.values() if m.result is not None]
+    if len(finished) > 1:
+        reference = finished[0]
+        reference.parity = "reference"
+        for m in finished[1:]:
+            m.parity = parity(reference.result, m.result)
+
+    sparse = measured.get("sparse")
+    rows = [format_row(label, measured[m], sparse) for m in args.method_list]
+    note = ""
+    if details:
+        nodes = details["nodes"]
+        kinds = ", ".join(f"{k}s {v:.1f} s" for k, v in sorted(nodes["by_kind"].items()))
+        slowest = ", ".join(f"{name} {seconds} s" for seconds, name in nodes["slowest"])
+        note = (
+            f"- {label}: DuckDB file {details['duckdb_bytes'] / 2**20:,.1f} MiB; "
+            f"dbt outside nodes (start-up, parse, compile) {nodes['outside_nodes']:.1f} s; "
+            f"{nodes['count']} nodes, summed node time {kinds} (2 run at once); "
+            f"slowest: {slowest}."
+        )
+        print("  " + note, file=sys.stderr)
+    return rows, note
+
+
+def write_markdown(path: Path, section: str) -> None:
+    text = path.read_text() if path.exists() else f"{START_MARKER}\n{END_MARKER}\n"
+    if START_MARKER not in text or END_MARKER not in text:
+        raise ValueError(f"{path} has no {START_MARKER} ... {END_MARKER} section to replace")
+    head, rest = text.split(START_MARKER, 1)
+    _, tail = rest.split(END_MARKER, 1)
+    path.write_text(f"{head}{START_MARKER}\n{section}\n{END_MARKER}{tail}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        return run_child(args.child, args.child_input, args.child_output, args.threads)
+    try:
+        files = inputs(args)
+    except (FileNotFoundError, subprocess.CalledProcessError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if not files:
+        print("error: no inputs: give --sizes or --sales", file=sys.stderr)
+        return 1
+    machine = describe_machine()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    command = "python scripts/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    print(f"{machine}\n{command.strip()}", file=sys.stderr)
+    table = [
+        "| input | method | status | wall s | CPU s | peak RSS MB | wall vs sparse | parity |",
+        "|---|---|---|---:|---:|---:|---:|---|",
+    ]
+    notes = []
+    for index, sales in enumerate(files):
+        rows, note = benchmark_input(args, sales, index)
+        table += rows
+        notes += [note] if note else []
+    section = "\n".join(
+        [
+            f"Run {started} on {machine}.",
+            "",
+            f"Command: `{command.strip()}` (threads: {args.threads}).",
+            "",
+            *table,
+            "",
+            "Where the dbt build's time went (from target/run_results.json):",
+            "",
+            *notes,
+        ]
+    )
+    print("\n" + section)
+    if args.write:
+        write_markdown(args.write, section)
+        print(f"\nwrote the results into {args.write}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
