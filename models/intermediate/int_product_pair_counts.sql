@@ -11,8 +11,9 @@ order_product_counts as (
     select * from {{ ref('int_order_product_counts') }}
     -- Orders above the max_order_lines var add no pairs (listed in orders_excluded).
     where order_key not in (
-        select order_key from {{ ref('int_order_sizes') }}
-        where is_excluded_from_pairs
+        select excluded_orders.order_key
+        from {{ ref('int_order_sizes') }} as excluded_orders
+        where excluded_orders.is_excluded_from_pairs
     )
 
 ),

@@ -18,7 +18,8 @@ final as (
         line_count,
         product_count,
         product_pair_count,
-        'more than max_order_lines ({{ var("max_order_lines", 0) | int }}) lines' as exclusion_reason
+        'more than max_order_lines ({{ var("max_order_lines", 0) | int }}) lines'
+            as exclusion_reason
 
     from order_sizes
     where is_excluded_from_pairs
