@@ -120,6 +120,33 @@ def file_reader(path: Path) -> str:
     raise ReportError(f"--names {path} must be a .csv, .csv.gz, .tsv or .parquet file.")
 
 
+def build_read_the_seed(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when the lines dbt read are exactly the raw_sales seed's (which has names)."""
+    seed_columns = {
+        row[0]
+        for row in con.execute(
+            "select column_name from duckdb_columns() where table_name = 'raw_sales'"
+        ).fetchall()
+    }
+    if not {"order_id", "product_id", "category", "product_name"} <= seed_columns:
+        return False
+    (read, seed) = con.execute(
+        "select (select count(*) from stg_sales__lines), (select count(*) from raw_sales)"
+    ).fetchall()[0]
+    if read != seed:
+        return False
+    (different,) = con.execute(
+        """
+        select count(*) from (
+            select order_id, product_id, category from stg_sales__lines
+            except all
+            select trim(order_id), trim(product_id), trim(category) from raw_sales
+        ) as unmatched
+        """
+    ).fetchall()[0]
+    return different == 0
+
+
 def product_names(con: duckdb.DuckDBPyConnection, names: Path | None) -> tuple[pd.DataFrame, str]:
     """product_id -> product_name, and a sentence saying where the names came from."""
     if names is not None:
@@ -128,18 +155,9 @@ def product_names(con: duckdb.DuckDBPyConnection, names: Path | None) -> tuple[p
         source, label = file_reader(names), f"names from {names}"
         reader = duckdb.connect()
     else:
-        view_sql = con.execute(
-            "select sql from duckdb_views() where view_name = 'stg_sales__lines'"
-        ).fetchall()
-        seed_columns = {
-            row[0]
-            for row in con.execute(
-                "select column_name from duckdb_columns() where table_name = 'raw_sales'"
-            ).fetchall()
-        }
         # Seed names only describe the seed's products: use them only when the
         # build read the seed, never for a user's own sales_path file.
-        if not view_sql or "raw_sales" not in view_sql[0][0] or "product_name" not in seed_columns:
+        if not build_read_the_seed(con):
             empty = pd.DataFrame({"product_id": pd.Series(dtype=str), "product_name": []})
             return empty, "no product names (pass --names FILE with product_id, product_name)"
         source, label, reader = "raw_sales", "names from the sample seed", con

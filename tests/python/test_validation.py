@@ -181,6 +181,18 @@ def test_shuffled_categories_fail_the_build_naming_the_threshold_tests(tmp_path:
     )
     assert messages and all("is below min_value 0.5" in message for (message,) in messages)
 
+    # The report still works on a failed build, and takes names only from the file given:
+    # never from the seed, whose lines this build did not read.
+    report = tmp_path / "report.html"
+    assert run_report("--duckdb", str(duckdb_path), "--output", str(report)).returncode == 0
+    assert "no product names (pass --names FILE" in report.read_text(encoding="utf-8")
+    named = run_report("--duckdb", str(duckdb_path), "--names", str(sales), "--output", str(report))
+    assert named.returncode == 0, named.stderr
+    name = pd.read_csv(sales, dtype=str).sort_values("product_id")["product_name"]
+    page = report.read_text(encoding="utf-8")
+    assert f"names from {sales}" in page
+    assert sum(product_name in page for product_name in name.unique()) >= 20
+
 
 def test_sweep_matches_a_build_with_that_min_pair_count(sample_build: Path, tmp_path: Path) -> None:
     sweep = mart(sample_build, "select * from recommendation_threshold_sweep").set_index(
