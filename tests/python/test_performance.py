@@ -1,0 +1,146 @@
+"""The sparse engine's shortcuts stay exact, and the benchmark's parity check can fail.
+
+Speed itself is measured by scripts/benchmark.py (BENCHMARKS.md), never here.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from conftest import PROJECT_DIR
+
+sys.path.insert(0, str(PROJECT_DIR / "lib"))
+sys.path.insert(0, str(PROJECT_DIR / "scripts"))
+
+import benchmark
+import cosine_topk
+
+
+def symmetric_counts(n: int, density: float, high: int, seed: int) -> sp.csr_matrix:
+    """A random symmetric co-occurrence matrix with an empty diagonal."""
+    rng = np.random.default_rng(seed)
+    upper = sp.random(n, n, density=density, random_state=rng, format="csr")
+    upper.data = rng.integers(1, high, upper.nnz).astype(np.int64)
+    c = sp.triu(upper, k=1)
+    return (c + c.T).tocsr().astype(np.int64)
+
+
+def brute_force(c: sp.csr_matrix, norms: np.ndarray, top_k: int, floor: float):
+    """Exact top_k per row from the dense integer product, ties to the smaller key."""
+    dots = (c @ c.T).toarray()
+    out = []
+    for row in range(c.shape[0]):
+        if norms[row] == 0:
+            continue
+        cols = np.flatnonzero((dots[row] > 0) & (np.arange(c.shape[0]) != row))
+        similarity = dots[row, cols].astype(np.float64) / (norms[row] * norms[cols])
+        keep = similarity > floor
+        cols, similarity = cols[keep], similarity[keep]
+        order = np.lexsort((cols, -similarity))[:top_k]
+        out += [(row, cols[i], rank + 1, similarity[i]) for rank, i in enumerate(order)]
+    return out
+
+
+def engine(c: sp.csr_matrix, norms: np.ndarray, top_k: int, floor: float):
+    coo = c.tocoo()
+    (rows, cols, rank, similarity), _ = cosine_topk.neighbours(
+        coo.row, coo.col, coo.data, norms, top_k, floor, 1
+    )
+    return list(zip(rows.tolist(), cols.tolist(), rank.tolist(), similarity.tolist(), strict=True))
+
+
+@pytest.mark.parametrize(
+    ("high", "top_k", "floor"),
+    [(2, 5, 0.0), (4, 1, 0.0), (50, 3, 0.2), (2, 40, 0.0)],
+    ids=["ties-everywhere", "top1", "floor", "top_k-beyond-margin"],
+)
+def test_neighbours_equal_brute_force_bit_for_bit(high: int, top_k: int, floor: float) -> None:
+    c = symmetric_counts(120, 0.08, high, seed=high + top_k)
+    norms = np.sqrt(np.asarray(c.multiply(c).sum(axis=1), dtype=np.float64).ravel())
+    expected = brute_force(c, norms, top_k, floor)
+    got = engine(c, norms, top_k, floor)
+    assert sorted(got) == sorted(expected)
+
+
+def test_recovered_dot_products_are_exact_and_fall_back_when_unprovable() -> None:
+    c = symmetric_counts(60, 0.2, 9, seed=3)
+    # Two rows of huge counts: dot products with them exceed what a float64
+    # cosine can be rounded back from, so they must be recomputed from C.
+    c = c.tolil()
+    for row in (0, 1):
+        c[row, 2:] = 100_000_000
+        c[2:, row] = 100_000_000
+    c = c.tocsr().astype(np.int64)
+    norms = np.sqrt(np.asarray(c.multiply(c).sum(axis=1), dtype=np.float64).ravel())
+    rows, cols = np.nonzero(np.ones(c.shape, dtype=bool))
+    exact = cosine_topk.exact_dot_products(c, rows, cols)
+    approx = exact.astype(np.float64) / (norms[rows] * norms[cols]) * (1 + 1e-15)
+    degrees = np.diff(c.indptr)
+    recovered = cosine_topk.recovered_dot_products(c, approx, norms, degrees, rows, cols)
+    assert (recovered == exact).all()
+    assert exact.max() > 1e17  # far beyond the provable range: the fallback was needed
+
+
+def test_same_matrix_shares_one_candidate_search() -> None:
+    c = symmetric_counts(80, 0.1, 6, seed=11)
+    norms = np.sqrt(np.asarray(c.multiply(c).sum(axis=1), dtype=np.float64).ravel())
+    first = engine(c, norms, 5, 0.0)
+    (cached_top_n, cached) = next(iter(cosine_topk._last_search.values()))
+    second = engine(c, norms, 1, 0.0)  # the sweep's call: top_k 1, same matrix
+    assert next(iter(cosine_topk._last_search.values()))[1] is cached
+    assert cached_top_n >= 1 + 1 + cosine_topk.CANDIDATE_MARGIN
+    assert [r for r in first if r[2] == 1] == second
+
+
+def write_result(path: Path, rows: list[tuple]) -> Path:
+    with duckdb.connect() as con:
+        con.execute(
+            "create table t (product_id varchar, recommendation_rank integer, "
+            "recommended_product_id varchar, similarity double)"
+        )
+        con.executemany("insert into t values (?, ?, ?, ?)", rows)
+        con.execute(f"copy t to '{path}' (format parquet)")
+    return path
+
+
+def test_benchmark_parity_accepts_ties_and_catches_differences(tmp_path: Path) -> None:
+    base = [("a", 1, "b", 0.9), ("a", 2, "c", 0.5), ("a", 3, "d", 0.5), ("b", 1, "a", 0.9)]
+    reference = write_result(tmp_path / "ref.parquet", base)
+    tie_swapped = [("a", 1, "b", 0.9), ("a", 2, "e", 0.5), ("a", 3, "c", 0.5), ("b", 1, "a", 0.9)]
+    assert benchmark.parity(
+        reference, write_result(tmp_path / "t.parquet", tie_swapped)
+    ).startswith("ok")
+    off = [("a", 1, "b", 0.9), ("a", 2, "c", 0.5), ("a", 3, "d", 0.5), ("b", 1, "a", 0.8999)]
+    assert "MISMATCH" in benchmark.parity(reference, write_result(tmp_path / "o.parquet", off))
+    wrong_id = [("a", 1, "c", 0.9), ("a", 2, "b", 0.5), ("a", 3, "d", 0.5), ("b", 1, "a", 0.9)]
+    assert "MISMATCH" in benchmark.parity(reference, write_result(tmp_path / "w.parquet", wrong_id))
+
+
+def test_benchmark_runs_and_the_methods_agree(tmp_path: Path) -> None:
+    report = tmp_path / "BENCH.md"
+    report.write_text(f"intro\n{benchmark.START_MARKER}\nold\n{benchmark.END_MARKER}\noutro\n")
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(PROJECT_DIR / "scripts" / "benchmark.py"),
+            "--sizes=3k/150",
+            "--no-datasets",
+            "--methods=sparse,tutorial",
+            f"--data-dir={tmp_path}",
+            f"--write={report}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = report.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text
+    tutorial_row = next(line for line in text.splitlines() if "| tutorial |" in line)
+    assert "| ok (" in tutorial_row, tutorial_row
