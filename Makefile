@@ -12,7 +12,7 @@ export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 VARS ?=
 
-.PHONY: help install run build summary test lint parse unit-dbt pytest docs report export bench serve-demo clean
+.PHONY: help install run build summary test lint parse docs report export bench serve-demo clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,8 +33,7 @@ build: install ## dbt build into a fresh file, swapped in only when it succeeds 
 summary: install ## Print what the last build produced
 	$(BIN)/python scripts/summary.py
 
-test: install lint parse ## Everything CI runs: lint, dbt parse, dbt build (both engines), pytest
-	$(DBT) build
+test: install lint parse build ## Everything CI runs: lint, dbt parse, dbt build, pytest (both engines)
 	$(BIN)/python -m pytest
 
 lint: install ## ruff and sqlfluff
