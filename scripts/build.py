@@ -10,7 +10,8 @@ DuckDB allows one writer or many readers per file:
   survives the rename); new connections get the new one.
 - a build that fails, or is killed (even with SIGKILL), never touches the
   current database; its leftover `<file>.building-<pid>` is removed by the next
-  run.
+  run. When dbt reports a failure, what it built is kept as `<file>.failed` (one,
+  replaced each time) so you can look, e.g., at sales_rejected.
 
 Usage: python scripts/build.py [--duckdb PATH] [dbt build arguments...]
 e.g.   python scripts/build.py --vars '{top_k: 10}'
@@ -129,6 +130,22 @@ def swap_into_place(building: Path, target: Path) -> None:
         os.close(directory)
 
 
+def failed_path(target: Path) -> Path:
+    return target.with_name(f"{target.name}.failed")
+
+
+def keep_failed(building: Path, target: Path) -> None:
+    """Keep what a failed dbt run built (e.g. sales_rejected) for inspection, one at a time."""
+    failed = failed_path(target)
+    remove_database(failed)
+    try:
+        finish_file(building)
+    except (OSError, duckdb.Error, RuntimeError):
+        return
+    os.replace(building, failed)
+    log(f"what it built is kept in {failed} for inspection (e.g. select * from sales_rejected)")
+
+
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(
         description=__doc__,
@@ -172,10 +189,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"building into {building.name}; {target.name} stays as it is until the swap")
         code = run_dbt(args.dbt, dbt_args, building)
         if code != 0:
-            log(
-                f"dbt build failed (exit {code}): {target} was left as it was. To inspect the "
-                "failed build, run dbt with DUCKDB_PATH set to a scratch file."
-            )
+            log(f"dbt build failed (exit {code}): {target} was left as it was.")
+            if code > 0:
+                keep_failed(building, target)
             return code if code > 0 else 1
         finish_file(building)
         swap_into_place(building, target)
