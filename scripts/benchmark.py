@@ -75,14 +75,20 @@ class Measurement:
 
 
 def read_sales(path: Path) -> pd.DataFrame:
-    """order_id, product_id, category as text, as the tutorial's sales_df."""
+    """order_id, product_id, category as text, as the tutorial's sales_df.
+
+    Surrounding spaces are trimmed, as the project's staging does (' 042' and
+    '042' are one product), so that every method sees the same products.
+    """
     if path.suffix == ".parquet":  # pandas would need pyarrow for Parquet
-        return duckdb.sql(
+        frame = duckdb.sql(
             f"select order_id::varchar as order_id, product_id::varchar as product_id, "
             f"category::varchar as category from {duckdb_reader(path)}"
         ).df()
-    columns = ["order_id", "product_id", "category"]
-    return pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False)
+    else:
+        columns = ["order_id", "product_id", "category"]
+        frame = pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False)
+    return frame.apply(lambda column: column.str.strip())
 
 
 def tutorial_method(sales_df: pd.DataFrame) -> pd.DataFrame:
@@ -182,8 +188,23 @@ def run_child(method: str, sales: Path, output: Path, n_threads: int) -> int:
 # ------------------------------------------------------------- measuring runs
 
 
+def high_water_mark(process: psutil.Process) -> int:
+    """Peak RSS of one process so far (VmHWM), or its current RSS where unavailable.
+
+    Not getrusage's ru_maxrss: Linux carries the parent's peak into a forked
+    child across exec, so a child would inherit the benchmark's own memory.
+    """
+    try:
+        for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return process.memory_info().rss
+
+
 class PeakRss:
-    """Polls the summed RSS of a process and its descendants until stopped."""
+    """Polls the summed peak RSS of a process and its descendants until stopped."""
 
     def __init__(self, pid: int, interval: float = 0.05) -> None:
         self.peak = 0
@@ -203,7 +224,7 @@ class PeakRss:
             try:
                 for process in [root, *root.children(recursive=True)]:
                     try:
-                        total += process.memory_info().rss
+                        total += high_water_mark(process)
                     except psutil.NoSuchProcess:
                         continue
             except psutil.NoSuchProcess:
@@ -239,8 +260,7 @@ def timed_run(
             time.sleep(0.02)
     wall = time.perf_counter() - start
     process.returncode = os.waitstatus_to_exitcode(status)
-    peak = max(monitor.stop(), usage.ru_maxrss * 1024)
-    return process.returncode, wall, usage.ru_utime + usage.ru_stime, peak
+    return process.returncode, wall, usage.ru_utime + usage.ru_stime, monitor.stop()
 
 
 def tutorial_memory_needed(sales: Path) -> tuple[int, int, int]:
@@ -286,9 +306,15 @@ def run_dbt(
     code, wall, cpu, peak = timed_run(command, env, log, timeout)
     measurement = Measurement(method, wall=wall, cpu=cpu, peak_rss=peak)
     details: dict = {}
-    if code != 0:
+    run_results = run_dir / "target" / "run_results.json"
+    failed = failed_nodes(run_results)
+    if code != 0 and (not run_results.exists() or any(not n.startswith("test.") for n in failed)):
         measurement.status = f"failed (exit {code}; see {log})"
         return measurement, details
+    if failed:
+        # Typically the validation gates on real data: the tables are built.
+        names = ", ".join(n.split(".")[2] for n in failed)
+        measurement.status = f"ok, {len(failed)} test(s) failed: {names}"
     details["duckdb_bytes"] = database.stat().st_size
     details["nodes"] = node_timings(run_dir / "target" / "run_results.json", wall)
     result = run_dir / "result.parquet"
@@ -299,6 +325,13 @@ def run_dbt(
         )
     measurement.result = result
     return measurement, details
+
+
+def failed_nodes(run_results: Path) -> list[str]:
+    if not run_results.exists():
+        return []
+    results = json.loads(run_results.read_text())["results"]
+    return [r["unique_id"] for r in results if r["status"] in ("error", "fail", "runtime error")]
 
 
 def node_timings(run_results: Path, wall: float) -> dict:
@@ -403,13 +436,13 @@ def describe_machine() -> str:
 
 
 def format_row(label: str, m: Measurement, reference: Measurement | None) -> str:
-    if m.status != "ok":
+    if not m.status.startswith("ok"):
         return f"| {label} | {m.method} | {m.status} | | | | | |"
     ratio = ""
-    if reference is not None and reference.status == "ok":
+    if reference is not None and reference.status.startswith("ok"):
         ratio = f"{m.wall / reference.wall:.2f}x"
     return (
-        f"| {label} | {m.method} | ok | {m.wall:.1f} | {m.cpu:.1f} | "
+        f"| {label} | {m.method} | {m.status} | {m.wall:.1f} | {m.cpu:.1f} | "
         f"{m.peak_rss / 2**20:,.0f} | {ratio} | {m.parity} |"
     )
 
