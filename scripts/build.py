@@ -65,18 +65,27 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_database(database: Path) -> None:
-    for path in (database, wal_path(database)):
+def remove_path(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
         path.unlink(missing_ok=True)
+
+
+def remove_database(database: Path) -> None:
+    """The file, its write-ahead log and DuckDB's spill folder (profiles.yml: <file>.tmp)."""
+    for path in (database, wal_path(database), database.with_name(database.name + ".tmp")):
+        remove_path(path)
 
 
 def remove_stale_builds(target: Path) -> list[Path]:
     """Delete leftovers of builds whose process is gone (killed, crashed)."""
     removed = []
     for path in target.parent.glob(f"{target.name}{BUILDING_MARK}*"):
-        pid_text = path.name.removeprefix(f"{target.name}{BUILDING_MARK}").removesuffix(".wal")
+        # <pid>, <pid>.wal or <pid>.tmp (DuckDB's spill folder)
+        pid_text = path.name.removeprefix(f"{target.name}{BUILDING_MARK}").split(".")[0]
         if pid_text.isdigit() and not pid_alive(int(pid_text)):
-            path.unlink(missing_ok=True)
+            remove_path(path)
             removed.append(path)
     return removed
 

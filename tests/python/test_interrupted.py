@@ -19,7 +19,7 @@ from build_script import (
     recommendation_shape,
     run_build_script,
 )
-from conftest import PROJECT_DIR, dbt_env, generate_sales, query
+from conftest import PROJECT_DIR, dbt_env, generate_sales, query, script_module
 
 
 def start_build(workdir: Path, target: Path, dbt_vars: dict) -> tuple[subprocess.Popen, Path]:
@@ -92,3 +92,20 @@ def test_dbt_killed_under_build_script_is_reported_and_cleaned(
     assert "dbt build failed" in output.read_text() and "was left as it was" in output.read_text()
     assert recommendation_shape(target) == before
     assert leftovers(target) == []
+
+
+def test_leftovers_of_dead_builds_only_are_removed(tmp_path: Path) -> None:
+    build = script_module("build")
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    dead, alive = finished.pid, os.getpid()
+    target = tmp_path / "recommender.duckdb"
+    for suffix in ("", ".wal"):
+        (tmp_path / f"recommender.duckdb.building-{dead}{suffix}").write_text("half built")
+    spill = tmp_path / f"recommender.duckdb.building-{dead}.tmp"  # DuckDB's spill folder
+    spill.mkdir()
+    (spill / "block").write_text("spilled")
+    (tmp_path / f"recommender.duckdb.building-{alive}").write_text("a build still running")
+    removed = build.remove_stale_builds(target)
+    assert len(removed) == 3
+    assert leftovers(target) == [f"recommender.duckdb.building-{alive}"]
