@@ -297,7 +297,6 @@ def run_dbt(
         "DBT_PROFILES_DIR": str(PROJECT_DIR),
         "DBT_THREADS": str(threads),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
-        "DUCKDB_TEMP_DIRECTORY": str(run_dir / "duckdb_tmp"),
     }
     dbt = str(Path(sys.executable).parent / "dbt")
     dbt_vars = {"sales_path": str(sales), **DBT_VARIANTS[method]}
@@ -448,7 +447,8 @@ def format_row(label: str, m: Measurement, reference: Measurement | None) -> str
 
 
 def input_label(path: Path, lines: int, products: int) -> str:
-    return f"{path.name} ({lines:,} lines, {products:,} products)"
+    name = path.name if path.name.startswith("sales_") else f"{path.parent.name}/{path.name}"
+    return f"{name} ({lines:,} lines, {products:,} products)"
 
 
 # ---------------------------------------------------------------------- main
