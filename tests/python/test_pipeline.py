@@ -177,7 +177,14 @@ def test_ids_are_text_and_categories_take_the_most_frequent(tmp_path: Path) -> N
 
 
 def test_category_ties_go_to_the_smallest_name(tmp_path: Path) -> None:
-    rows = [["1", "a", "zebra"], ["1", "b", "x"], ["2", "a", "apple"], ["2", "b", "x"]]
+    rows = [
+        ["1", "a", "zebra"],
+        ["1", "b", "x"],
+        ["1", "c", "x"],
+        ["2", "a", "apple"],
+        ["2", "b", "x"],
+        ["2", "c", "x"],
+    ]
     sales_file = write_csv(tmp_path / "tie.csv", ["order_id", "product_id", "category"], rows)
     duckdb_path = build(tmp_path / "run", dbt_vars={**NO_GATE, "sales_path": str(sales_file)})
     assert query(duckdb_path, "select category from int_products where product_id = 'a'") == [
