@@ -58,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         ).fetchall()[0][0]
         if rate is not None:
             print(f"  {'best recommendation in the same category':<45} {rate:>12.1%}")
-        print("Query it: duckdb -readonly", args.duckdb, "(see README: Example queries)")
+        print(
+            f"Query it read-only: duckdb.connect('{args.duckdb}', read_only=True) in Python, "
+            f"or `duckdb -readonly {args.duckdb}` with the DuckDB CLI (README: Example queries)"
+        )
     return 0
 
 
