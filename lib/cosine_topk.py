@@ -3,7 +3,7 @@
 dbt Python models cannot import each other, so the numeric code lives here and
 profiles.yml puts this folder on the path (dbt-duckdb's `module_paths`).
 Used by int_product_neighbours_sparse (the "sparse" engine) and
-recommendation_threshold_sweep (which must rank exactly as the engine does).
+int_threshold_sweep_recomputed (which must rank exactly as the engine does).
 
 The cosine of two co-occurrence vectors is a product of two sparse matrices;
 the work is the sum over co-products of their degree squared, and the result
@@ -27,14 +27,8 @@ parallel, without storing the rest, then makes the answer exact:
 Memory stays bounded by the candidate lists and one chunk of full rows.
 
 The candidate search is the whole cost (the sum over co-products of their
-degree squared). It runs one at a time per process (it uses every core
-anyway), and the last one is remembered: within one `dbt build` the engine
-and recommendation_threshold_sweep (at this build's min_pair_count) ask for
-the same matrix, and the second asker gets the first one's candidates.
+degree squared); it uses every core (n_threads).
 """
-
-import hashlib
-import threading
 
 import numpy as np
 import scipy.sparse as sp
@@ -51,45 +45,20 @@ EXTRA_ROUNDINGS = 8
 EXACT_FLOAT_INTEGER = 2.0**52
 # Extra candidates fetched beyond top_k + 1 (self): cheap, and it settles most ties.
 CANDIDATE_MARGIN = 24
-# Candidates are fetched for at least this top_k, so that one search serves
-# every caller with top_k up to it (30 candidates cost the same as 6).
-MIN_CANDIDATE_TOP_K = 5
 # Rows recomputed in full at a time when a tie needs it (bounds memory).
 FULL_ROW_CHUNK = 256
 # Candidate pairs whose exact dot product is computed at a time.
 PAIR_CHUNK = 200_000
 
 
-_search_lock = threading.Lock()
-_last_search: dict[str, tuple[int, sp.csr_matrix]] = {}
-
-
-def fingerprint(matrix):
-    """A digest of a CSR matrix's shape, pattern and values."""
-    digest = hashlib.blake2b(digest_size=20)
-    digest.update(np.asarray(matrix.shape, dtype=np.int64).tobytes())
-    for part in (matrix.indptr, matrix.indices):
-        digest.update(np.ascontiguousarray(part, dtype=np.int64).tobytes())
-    digest.update(np.ascontiguousarray(matrix.data, dtype=np.float64).tobytes())
-    return digest.hexdigest()
-
-
 def candidate_search(normalized, top_n, n_threads):
-    """(n, the n >= top_n largest entries of each row of normalized @ normalized.T, unsorted)."""
+    """The top_n largest entries of each row of normalized @ normalized.T (unsorted)."""
     normalized.sort_indices()
-    key = fingerprint(normalized)
-    with _search_lock:
-        cached = _last_search.get(key)
-        if cached is not None and cached[0] >= top_n:
-            return cached
-        # C is symmetric, so the transpose of the row-normalized C is C with
-        # its columns normalized.
-        candidates = sp_matmul_topn(
-            normalized, normalized.T.tocsr(), top_n=top_n, sort=False, n_threads=n_threads
-        ).tocsr()
-        _last_search.clear()
-        _last_search[key] = (top_n, candidates)
-        return top_n, candidates
+    # C is symmetric, so the transpose of the row-normalized C is C with its
+    # columns normalized.
+    return sp_matmul_topn(
+        normalized, normalized.T.tocsr(), top_n=top_n, sort=False, n_threads=n_threads
+    ).tocsr()
 
 
 def exact_dot_products(matrix, rows, cols):
@@ -162,8 +131,8 @@ def neighbours(pair_keys, co_keys, pair_counts, norms, top_k, floor, n_threads):
     matrix = sp.csr_matrix((pair_counts.astype(np.int64), (pair_keys, co_keys)), shape=(n, n))
     inverse = np.divide(1.0, norms, out=np.zeros(n), where=norms > 0)
     normalized = (sp.diags(inverse) @ matrix.astype(np.float64)).tocsr()
-    top_n = max(top_k, MIN_CANDIDATE_TOP_K) + 1 + CANDIDATE_MARGIN
-    top_n, candidates = candidate_search(normalized, top_n, n_threads)
+    top_n = top_k + 1 + CANDIDATE_MARGIN
+    candidates = candidate_search(normalized, top_n, n_threads)
 
     returned = np.diff(candidates.indptr)
     rows = np.repeat(np.arange(n), returned)

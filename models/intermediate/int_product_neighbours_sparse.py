@@ -1,7 +1,7 @@
 """The "sparse" engine's top-k: the same table as int_product_neighbours, fast.
 
 The numeric work (sparse_dot_topn candidates made exact) is in
-lib/cosine_topk.py, shared with recommendation_threshold_sweep; its docstring
+lib/cosine_topk.py, shared with int_threshold_sweep_recomputed; its docstring
 explains the method. profiles.yml puts lib/ on the path (`module_paths`).
 """
 

@@ -9,12 +9,17 @@ with
 order_product_counts as (
 
     select * from {{ ref('int_order_product_counts') }}
+    {%- if var('max_order_lines') | int > 0 %}
     -- Orders above the max_order_lines var add no pairs (listed in orders_excluded).
     where order_key not in (
         select excluded_orders.order_key
         from {{ ref('int_order_sizes') }} as excluded_orders
         where excluded_orders.is_excluded_from_pairs
     )
+    {%- else %}
+    -- depends_on: {{ ref('int_order_sizes') }}
+    -- max_order_lines is 0: every order adds its pairs.
+    {%- endif %}
 
 ),
 

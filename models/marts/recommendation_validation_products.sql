@@ -50,4 +50,3 @@ final as (
 )
 
 select * from final
-order by product_id

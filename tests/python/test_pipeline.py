@@ -209,3 +209,30 @@ def test_sample_seed_builds_and_matches_tutorial(sample_build: Path) -> None:
     seed = Path(__file__).resolve().parents[2] / "seeds" / "raw_sales.csv"
     sales = pd.read_csv(seed, dtype=str)
     assert_matches_reference(sample_build, tutorial_reference(sales))
+
+
+def test_pair_count_invariants_catch_a_broken_matrix(sample_build: Path, tmp_path: Path) -> None:
+    # Break C in the built file: one count no longer mirrored, one pair stored twice.
+    broken = tmp_path / "recommender.duckdb"
+    broken.write_bytes(sample_build.read_bytes())
+    with duckdb.connect(str(broken)) as con:
+        first, second = con.execute(
+            "select product_key, co_product_key from int_product_pair_counts"
+            " order by product_key, co_product_key limit 2"
+        ).fetchall()
+        con.execute(
+            "update int_product_pair_counts set pair_count = pair_count + 1"
+            " where product_key = ? and co_product_key = ?",
+            list(first),
+        )
+        con.execute(
+            "insert into int_product_pair_counts select * from int_product_pair_counts"
+            " where product_key = ? and co_product_key = ?",
+            list(second),
+        )
+    tests = ["assert_pair_counts_are_symmetric", "assert_sweep_counts_pairs_like_the_pipeline"]
+    result = run_dbt(["test", "--select", *tests], tmp_path)
+    assert result.returncode == 1, result.stdout[-3000:]
+    # Two broken unordered pairs; the sweep's own C no longer matches in count or total.
+    assert "FAIL 2 assert_pair_counts_are_symmetric" in result.stdout, result.stdout[-3000:]
+    assert "FAIL 1 assert_sweep_counts_pairs_like_the_pipeline" in result.stdout

@@ -1,16 +1,21 @@
-"""The tutorial's threshold advice, built: the validation metric per min_pair_count.
+"""The threshold sweep's recomputed rows: the validation metric at other min_pair_counts.
 
-For each value in the `min_pair_count_sweep` var (plus this build's own
-min_pair_count), the rank-1 recommendation of every product is recomputed
+recommendation_threshold_sweep has one row per value of the
+`min_pair_count_sweep` var (plus this build's min_pair_count). Its row for
+this build's own min_pair_count comes from the build's recommendations; this
+model computes the others, each the rank-1 recommendation of every product
 exactly as a build with that min_pair_count would compute it: the
 co-occurrence matrix C = X^T X from int_order_product_counts (without the
 orders int_order_sizes excludes from pair counting), pairs below the
 threshold removed, then the same exact cosine top-k code as the sparse engine
 (lib/cosine_topk.py) with top_k = 1: same similarities, same tie-breaking,
-same min_similarity floor. Only rank 1 is needed for the metric, which keeps
-each pass cheap. At the build's own min_pair_count, C is checked against
-int_product_pair_counts, so a change in how the pipeline counts pairs stops
-the build instead of skewing the sweep.
+same min_similarity floor. Only rank 1 is needed for the metric and pruned
+matrices are small, so each pass is cheap; and as this model reads only the
+per-order counts, dbt runs it alongside the pair counting, the cosine engine
+and their tests instead of after them. Its pair counts at this build's own
+min_pair_count are checked against int_product_pair_counts by the singular
+test assert_sweep_counts_pairs_like_the_pipeline, so a change in how the
+pipeline counts pairs fails the build instead of skewing the sweep.
 """
 
 import json
@@ -30,6 +35,21 @@ except ModuleNotFoundError as error:
 # Squared norms are summed in int64; beyond this the pipeline's hugeint sums
 # would differ, so refuse rather than report wrong numbers.
 INT64_SAFE = 2**62
+
+
+COLUMNS = [
+    "min_pair_count",
+    "pair_count",
+    "pair_count_total",
+    "category_count",
+    "rated_category_count",
+    "product_count",
+    "same_category_count",
+    "products_without_recommendations",
+    "micro_same_category_rate",
+    "macro_same_category_rate",
+    "coverage",
+]
 
 
 def sweep_values(raw, current):
@@ -95,25 +115,6 @@ def summarize(categories, rows, cols):
     }
 
 
-def check_mirrors_pipeline(dbt, counts, current):
-    """At this build's min_pair_count, C must be int_product_pair_counts exactly."""
-    pipeline = (
-        dbt.ref("int_product_pair_counts")
-        .aggregate("count(*) as pairs, coalesce(sum(pair_count), 0) as total")
-        .fetchnumpy()
-    )
-    kept = counts[counts >= current]
-    ours = (2 * int(kept.size), 2 * int(kept.sum()))
-    theirs = (int(pipeline["pairs"][0]), int(pipeline["total"][0]))
-    if ours != theirs:
-        raise ValueError(
-            f"recommendation_threshold_sweep counts {ours[0]} pair rows (total {ours[1]}) at "
-            f"min_pair_count {current}, int_product_pair_counts has {theirs[0]} (total "
-            f"{theirs[1]}): the sweep no longer counts pairs as the pipeline does. Update "
-            "co_occurrence() in models/marts/recommendation_threshold_sweep.py to match."
-        )
-
-
 def model(dbt, session):
     dbt.config(materialized="table")
     current = int(dbt.config.get("current_min_pair_count"))
@@ -145,29 +146,32 @@ def model(dbt, session):
         np.asarray(orders["quantity"], dtype=np.int64)[counted],
         n_products,
     )
-    check_mirrors_pipeline(dbt, counts, current)
     rows = []
     for threshold in thresholds:
         keep = counts >= threshold
-        picks = rank_one(left[keep], right[keep], counts[keep], n_products, floor, n_threads)
-        rows.append(
-            {
-                "min_pair_count": threshold,
-                "is_current_min_pair_count": threshold == current,
-                "pair_count": int(keep.sum()),
-                **summarize(categories, *picks),
-            }
-        )
-    frame = pd.DataFrame(rows)
+        row = {
+            "min_pair_count": threshold,
+            "pair_count": int(keep.sum()),
+            "pair_count_total": int(counts[keep].sum()),
+        }
+        # This build's own threshold: its counts are checked against
+        # int_product_pair_counts (assert_sweep_counts_pairs_like_the_pipeline);
+        # recommendation_threshold_sweep takes its rates from the build itself.
+        if threshold != current:
+            picks = rank_one(left[keep], right[keep], counts[keep], n_products, floor, n_threads)
+            row |= summarize(categories, *picks)
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=COLUMNS)
     return frame.astype(
         {
             "min_pair_count": "int32",
             "pair_count": "int64",
-            "category_count": "int64",
-            "rated_category_count": "int64",
-            "product_count": "int64",
-            "same_category_count": "int64",
-            "products_without_recommendations": "int64",
+            "pair_count_total": "int64",
+            "category_count": "Int64",
+            "rated_category_count": "Int64",
+            "product_count": "Int64",
+            "same_category_count": "Int64",
+            "products_without_recommendations": "Int64",
             "micro_same_category_rate": "float64",
             "macro_same_category_rate": "float64",
             "coverage": "float64",

@@ -1,0 +1,93 @@
+{#
+    The tutorial's threshold advice, built: one row per value of the
+    min_pair_count_sweep var (plus this build's own min_pair_count) with the
+    validation metric a build with that min_pair_count gets. This build's row
+    comes from its own per-product outcomes, with the same arithmetic as
+    recommendation_validation_overall (macros/same_category_totals.sql), and
+    not from that model, so a failing validation gate, when the sweep is most
+    useful, does not skip it. The other rows are recomputed by
+    int_threshold_sweep_recomputed, which runs alongside the cosine engine.
+#}
+with
+
+recomputed as (
+
+    select * from {{ ref('int_threshold_sweep_recomputed') }}
+
+),
+
+product_outcomes as (
+
+    select * from {{ ref('recommendation_validation_products') }}
+
+),
+
+this_build as (
+
+    {{ same_category_totals('product_outcomes') }}
+
+),
+
+this_build_pairs as (
+
+    select pair_count from recomputed
+    where min_pair_count = {{ var('min_pair_count') }}
+
+),
+
+sweep as (
+
+    select
+        min_pair_count,
+        false as is_current_min_pair_count,
+        pair_count,
+        category_count,
+        rated_category_count,
+        product_count,
+        same_category_count,
+        products_without_recommendations,
+        micro_same_category_rate,
+        macro_same_category_rate,
+        coverage
+    from recomputed
+    where min_pair_count != {{ var('min_pair_count') }}
+
+    union all
+
+    select
+        cast({{ var('min_pair_count') }} as integer) as min_pair_count,
+        true as is_current_min_pair_count,
+        this_build_pairs.pair_count,
+        this_build.category_count,
+        this_build.rated_category_count,
+        this_build.product_count,
+        this_build.same_category_count,
+        this_build.products_without_recommendations,
+        this_build.micro_same_category_rate,
+        this_build.macro_same_category_rate,
+        this_build.coverage
+    from this_build
+    cross join this_build_pairs
+
+),
+
+final as (
+
+    select
+        cast(min_pair_count as integer) as min_pair_count,
+        is_current_min_pair_count,
+        cast(pair_count as bigint) as pair_count,
+        cast(category_count as bigint) as category_count,
+        cast(rated_category_count as bigint) as rated_category_count,
+        cast(product_count as bigint) as product_count,
+        cast(same_category_count as bigint) as same_category_count,
+        cast(products_without_recommendations as bigint) as products_without_recommendations,
+        cast(micro_same_category_rate as double) as micro_same_category_rate,
+        cast(macro_same_category_rate as double) as macro_same_category_rate,
+        cast(coverage as double) as coverage
+    from sweep
+
+)
+
+select * from final
+order by min_pair_count
