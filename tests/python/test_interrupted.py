@@ -2,13 +2,19 @@
 
 Real processes are killed: the whole `scripts/build.py` process group (what a
 job scheduler or a closed terminal does), and dbt alone under a live build.py.
+build.py always builds into `<file>.building` under an exclusive lock
+(`<file>.building.lock`): a second build refuses while a build runs, leftovers
+are removed once the lock is free, and as the path dbt sees never changes, a
+rebuild with the same vars gets dbt's partial parse.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -63,13 +69,22 @@ def test_sigkill_mid_build_keeps_the_previous_database(sample_build: Path, tmp_p
     sales = generate_sales(tmp_path / "sales.csv", lines=200_000, products=2000, seed=7)
     process, output = start_build(tmp_path / "killed", target, {"sales_path": str(sales)})
     wait_until_mid_build(process, output)
+
+    # While it runs, a second build into the same database refuses and changes nothing.
+    second = run_build_script(tmp_path / "second", target, {"top_k": 3})
+    assert second.returncode == 2, second.stdout[-4000:] + second.stderr[-2000:]
+    assert (
+        f"another build (pid {process.pid}) is running into {target}.building" in second.stdout
+    ), second.stdout
+    assert process.poll() is None, "the second build disturbed the first"
+
     os.killpg(process.pid, signal.SIGKILL)
     assert process.wait(timeout=30) == -signal.SIGKILL
 
     # The previous database is untouched and readable; the killed build's file is left over.
     assert recommendation_shape(target) == before
     assert query(target, "select count(*) from information_schema.tables") == tables_before
-    assert any(".building-" in name for name in leftovers(target)), leftovers(target)
+    assert "recommender.duckdb.building" in leftovers(target), leftovers(target)
 
     # The next run succeeds, replaces the database and removes the leftover.
     after = run_build_script(tmp_path / "next", target, {"top_k": 3})
@@ -94,18 +109,106 @@ def test_dbt_killed_under_build_script_is_reported_and_cleaned(
     assert leftovers(target) == []
 
 
-def test_leftovers_of_dead_builds_only_are_removed(tmp_path: Path) -> None:
+# A stand-in for a running build: holds the build lock, as build.py does, until stdin closes.
+LOCK_HOLDER = r"""
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.write(fd, f"{os.getpid()}\n".encode())
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_second_build_refuses_while_the_lock_is_held(sample_build: Path, tmp_path: Path) -> None:
+    target = copy_database(sample_build, tmp_path)
+    before = recommendation_shape(target)
+    building = tmp_path / "recommender.duckdb.building"
+    building.write_text("being built by the running build")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", LOCK_HOLDER, f"{target}.building.lock"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout and holder.stdout.readline() == "locked\n"
+        refused = run_build_script(tmp_path / "second", target, {"top_k": 3})
+    finally:
+        holder.communicate(timeout=30)  # closes its stdin: it exits, the kernel drops the lock
+    assert refused.returncode == 2, refused.stdout[-4000:] + refused.stderr[-2000:]
+    assert f"another build (pid {holder.pid}) is running into {building}" in refused.stdout
+    assert "wait for it" in refused.stdout
+    # The running build's file and the database are untouched.
+    assert building.read_text() == "being built by the running build"
+    assert recommendation_shape(target) == before
+    assert "recommender.duckdb.failed" not in leftovers(target)
+
+
+def test_leftovers_are_removed_only_when_no_build_holds_the_lock(tmp_path: Path) -> None:
     build = script_module("build")
     finished = subprocess.Popen(["true"])
     finished.wait()
     dead, alive = finished.pid, os.getpid()
     target = tmp_path / "recommender.duckdb"
     for suffix in ("", ".wal"):
-        (tmp_path / f"recommender.duckdb.building-{dead}{suffix}").write_text("half built")
-    spill = tmp_path / f"recommender.duckdb.building-{dead}.tmp"  # DuckDB's spill folder
+        (tmp_path / f"recommender.duckdb.building{suffix}").write_text("half built")
+    spill = tmp_path / "recommender.duckdb.building.tmp"  # DuckDB's spill folder
     spill.mkdir()
     (spill / "block").write_text("spilled")
+    # Leftovers of older versions of build.py, which built into <file>.building-<pid>.
+    (tmp_path / f"recommender.duckdb.building-{dead}").write_text("half built")
     (tmp_path / f"recommender.duckdb.building-{alive}").write_text("a build still running")
-    removed = build.remove_stale_builds(target)
-    assert len(removed) == 3
+    all_files = leftovers(target)
+
+    # A running build holds the lock (here another open file description, as in another
+    # process): the lock cannot be taken, so nothing is removed.
+    holder = os.open(tmp_path / "recommender.duckdb.building.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        os.write(holder, b"4242\n")
+        try:
+            build.acquire_lock(target)
+        except build.BuildRunning as running:
+            assert running.pid == "4242"
+        else:
+            raise AssertionError("the lock was taken while another holder had it")
+    finally:
+        os.close(holder)  # the build "dies": its lock goes with it
+    assert leftovers(target) == sorted([*all_files, "recommender.duckdb.building.lock"])
+
+    # Once the lock is free, the files are a dead build's and go; the old-style file of a
+    # live process stays. The lock file itself is removed on release.
+    lock = build.acquire_lock(target)
+    try:
+        removed = build.remove_stale_builds(target)
+    finally:
+        build.release_lock(target, lock)
+    assert sorted(p.name for p in removed) == [
+        "recommender.duckdb.building",
+        f"recommender.duckdb.building-{dead}",
+        "recommender.duckdb.building.tmp",
+        "recommender.duckdb.building.wal",
+    ]
     assert leftovers(target) == [f"recommender.duckdb.building-{alive}"]
+
+
+def test_rebuild_with_the_same_vars_gets_dbts_partial_parse(
+    sample_build: Path, tmp_path: Path
+) -> None:
+    # Same target/ (partial_parse.msgpack) and logs/ for both runs, as with `make run`.
+    target = copy_database(sample_build, tmp_path)
+    workdir = tmp_path / "builds"
+    first = run_build_script(workdir, target, {"top_k": 3})
+    assert first.returncode == 0, first.stdout[-4000:]
+    assert "Starting full parse" in first.stdout  # a fresh target/
+    second = run_build_script(workdir, target, {"top_k": 3})
+    assert second.returncode == 0, second.stdout[-4000:]
+    # Had the database path dbt sees changed, dbt would print "Unable to do partial
+    # parsing because profile has changed" and parse everything again.
+    assert "Unable to do partial parsing" not in second.stdout, second.stdout[:3000]
+    assert "Starting full parse" not in second.stdout
+    log = (workdir / "logs" / "dbt.log").read_text()
+    assert log.count("Partial parsing enabled") == 1, "the second run did not parse partially"
+    assert recommendation_shape(target)[0] == 3
+    assert leftovers(target) == []
