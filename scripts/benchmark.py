@@ -3,8 +3,17 @@
 On the same input files, in one session, each method runs in its own
 subprocess (so peak memory is per method):
 
-- dbt: the project's `dbt build --vars '{sales_path: ...}'` as a user runs it,
-  into its own temporary DuckDB file and target/ folder, timed end to end;
+- dbt (first build: fresh target/, full parse): the project's
+  `dbt build --vars '{sales_path: ...}'` as a user runs it the first time,
+  into its own temporary DuckDB file and an empty target/ folder, timed end to
+  end, dbt's full parse of the project included;
+- dbt_rebuild (same command again: dbt's partial parse, as a scheduled
+  rebuild): right after `dbt`, the identical command once more with the same
+  DUCKDB_PATH, target/ and logs/; the DuckDB file is deleted first, so the
+  build starts from an empty database as the first did, but dbt reuses its
+  saved parse (target/partial_parse.msgpack), as a user's scheduled rebuild on
+  new data at the same path does. Its status says "full parse" if dbt did not
+  manage a partial parse (a regression to look into);
 - tutorial: the tutorial's pandas + scikit-learn code, verbatim apart from the
   pandas-3 fix for np.fill_diagonal; skipped, with the memory it would need,
   when that exceeds the memory available;
@@ -13,13 +22,18 @@ subprocess (so peak memory is per method):
 
 For each: wall time, CPU time, peak RSS of the process tree, the ratio of wall
 time to the sparse pipeline, and a parity check against the dbt result
-(similarities within 1e-9, lists equal up to ties). Inputs are generated with
+(similarities within 1e-9, lists equal up to ties). For both dbt runs, where
+the time went (from target/run_results.json): dbt outside its nodes (start-up,
+parse, compile: what the partial parse saves), models, tests, slowest nodes.
+Methods run in the order dbt, dbt_rebuild, sparse, tutorial whatever the
+order given to --methods; dbt_rebuild needs dbt. Inputs are generated with
 scripts/generate_sales.py (cached in --data-dir) plus any --sales PATH; by
 default the real sets in ../shared/datasets/ are added when present.
 
 Examples:
     python scripts/benchmark.py                       # every size, real sets, all methods
     python scripts/benchmark.py --sizes 10k/1k,100k/2k --no-datasets
+    python scripts/benchmark.py --sizes 10k/1k --no-datasets --methods dbt,dbt_rebuild,sparse
     python scripts/benchmark.py --sales /data/my_sales.parquet --write BENCHMARKS.md
 """
 
@@ -29,6 +43,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -50,11 +65,16 @@ TOP_K = 5
 SIMILARITY_TOLERANCE = 1e-9
 START_MARKER = "<!-- benchmark:start -->"
 END_MARKER = "<!-- benchmark:end -->"
-METHODS = ("dbt", "dbt_no_sweep", "sparse", "tutorial")
-# dbt_no_sweep: the same build with min_pair_count_sweep: [1], the build's own
-# min_pair_count only (recommendation_threshold_sweep then reuses the engine's
-# candidate search: no extra cosine pass), to show what the sweep costs.
-DBT_VARIANTS = {"dbt": {}, "dbt_no_sweep": {"min_pair_count_sweep": [1]}}
+METHODS = ("dbt", "dbt_rebuild", "sparse", "tutorial")
+DBT_METHODS = ("dbt", "dbt_rebuild")
+METHOD_LABELS = {
+    "dbt": "dbt (first build: fresh target/, full parse)",
+    "dbt_rebuild": "dbt_rebuild (same command again: dbt's partial parse, as a scheduled rebuild)",
+}
+# dbt prints this (info level) whenever it falls back to a full parse.
+FULL_PARSE_MESSAGE = "Unable to do partial parsing"
+# and this (debug level, in logs/dbt.log) when it reuses its saved parse.
+PARTIAL_PARSE_MESSAGE = "Partial parsing enabled"
 
 
 @dataclass
@@ -285,10 +305,22 @@ def duckdb_reader(path: Path) -> str:
 def run_dbt(
     method: str, sales: Path, workdir: Path, threads: int, timeout: float
 ) -> tuple[Measurement, dict]:
-    run_dir = workdir / method
-    shutil.rmtree(run_dir, ignore_errors=True)
-    run_dir.mkdir(parents=True)
+    """Time `dbt build` on sales: "dbt" from scratch, "dbt_rebuild" again in dbt's folders.
+
+    Both use workdir/dbt: DUCKDB_PATH, target/ and logs/ there. "dbt" empties
+    it first (full parse); "dbt_rebuild" deletes only the DuckDB file (and its
+    .wal), keeping target/ and logs/ so that dbt can partially parse.
+    """
+    run_dir = workdir / "dbt"
     database = run_dir / "recommender.duckdb"
+    dbt_log = run_dir / "logs" / "dbt.log"
+    if method == "dbt":
+        shutil.rmtree(run_dir, ignore_errors=True)
+        run_dir.mkdir(parents=True)
+    else:
+        for path in (database, database.with_name(database.name + ".wal")):
+            path.unlink(missing_ok=True)
+    dbt_log_offset = dbt_log.stat().st_size if dbt_log.exists() else 0
     env = {
         **os.environ,
         "DUCKDB_PATH": str(database),
@@ -299,24 +331,33 @@ def run_dbt(
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
     }
     dbt = str(Path(sys.executable).parent / "dbt")
-    dbt_vars = {"sales_path": str(sales), **DBT_VARIANTS[method]}
-    command = [dbt, "build", "--vars", json.dumps(dbt_vars)]
-    log = run_dir / "dbt_build.log"
+    command = [dbt, "build", "--vars", json.dumps({"sales_path": str(sales)})]
+    log = run_dir / f"{method}_build.log"
     code, wall, cpu, peak = timed_run(command, env, log, timeout)
     measurement = Measurement(method, wall=wall, cpu=cpu, peak_rss=peak)
-    details: dict = {}
+    debug_log = new_log_text(dbt_log, dbt_log_offset)
+    details: dict = {
+        "full_parse": full_parse_reason(log, debug_log),
+        "parse_seconds": parse_seconds(debug_log),
+    }
     run_results = run_dir / "target" / "run_results.json"
     failed = failed_nodes(run_results)
     if code != 0 and (not run_results.exists() or any(not n.startswith("test.") for n in failed)):
         measurement.status = f"failed (exit {code}; see {log})"
         return measurement, details
+    qualifiers = []
+    if method == "dbt_rebuild" and details["full_parse"]:
+        # The rebuild should reuse the first build's parse: make a regression visible.
+        reason = details["full_parse"].removesuffix("Starting full parse.").strip(" .")
+        qualifiers.append(f"full parse ({reason[:80]})")
     if failed:
         # Typically the validation gates on real data: the tables are built.
         names = ", ".join(n.split(".")[2] for n in failed)
-        measurement.status = f"ok, {len(failed)} test(s) failed: {names}"
+        qualifiers.append(f"{len(failed)} test(s) failed: {names}")
+    measurement.status = ", ".join(["ok", *qualifiers])
     details["duckdb_bytes"] = database.stat().st_size
-    details["nodes"] = node_timings(run_dir / "target" / "run_results.json", wall)
-    result = run_dir / "result.parquet"
+    details["nodes"] = node_timings(run_results, wall)
+    result = run_dir / f"{method}_result.parquet"
     with duckdb.connect(str(database), read_only=True) as con:
         con.execute(
             "copy (select product_id, recommendation_rank, recommended_product_id, similarity "
@@ -324,6 +365,50 @@ def run_dbt(
         )
     measurement.result = result
     return measurement, details
+
+
+def new_log_text(dbt_log: Path, offset: int) -> str:
+    """What this run added to dbt's debug log (logs/dbt.log), "" if there is none."""
+    if not dbt_log.exists():
+        return ""
+    with dbt_log.open("rb") as log:
+        if dbt_log.stat().st_size >= offset:  # else dbt rotated the log: read it all
+            log.seek(offset)
+        return log.read().decode(errors="replace")
+
+
+def full_parse_reason(stdout_log: Path, debug_log: str) -> str:
+    """Why dbt did a full parse in this run, or "" when it reused its saved parse.
+
+    dbt prints "Unable to do partial parsing because ..." when it falls back to
+    a full parse; when it does not, its debug log of this run must say
+    "Partial parsing enabled".
+    """
+    for line in stdout_log.read_text(errors="replace").splitlines():
+        if FULL_PARSE_MESSAGE in line:
+            return line.split(FULL_PARSE_MESSAGE, 1)[1].strip().removeprefix("because ")
+    if PARTIAL_PARSE_MESSAGE not in debug_log:
+        return f"no {PARTIAL_PARSE_MESSAGE!r} in logs/dbt.log"
+    return ""
+
+
+def parse_seconds(debug_log: str) -> float | None:
+    """Seconds from "Registered adapter" to "Found N models" in dbt's debug log.
+
+    That is the (full or partial) parse, the manifest written included; None
+    when either line or its timestamp is missing.
+    """
+    stamps = {}
+    for line in debug_log.splitlines():
+        for key, marker in (("start", "Registered adapter:"), ("end", "]: Found ")):
+            if key not in stamps and marker in line:
+                match = re.search(r"(\d\d):(\d\d):(\d\d\.\d+)", line)
+                if match:
+                    hours, minutes, seconds = match.groups()
+                    stamps[key] = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    if len(stamps) < 2:
+        return None
+    return (stamps["end"] - stamps["start"]) % 86400  # across midnight too
 
 
 def failed_nodes(run_results: Path) -> list[str]:
@@ -435,13 +520,14 @@ def describe_machine() -> str:
 
 
 def format_row(label: str, m: Measurement, reference: Measurement | None) -> str:
+    method = METHOD_LABELS.get(m.method, m.method)
     if not m.status.startswith("ok"):
-        return f"| {label} | {m.method} | {m.status} | | | | | |"
+        return f"| {label} | {method} | {m.status} | | | | | |"
     ratio = ""
     if reference is not None and reference.status.startswith("ok"):
         ratio = f"{m.wall / reference.wall:.2f}x"
     return (
-        f"| {label} | {m.method} | {m.status} | {m.wall:.1f} | {m.cpu:.1f} | "
+        f"| {label} | {method} | {m.status} | {m.wall:.1f} | {m.cpu:.1f} | "
         f"{m.peak_rss / 2**20:,.0f} | {ratio} | {m.parity} |"
     )
 
@@ -487,7 +573,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--methods",
         default=",".join(METHODS),
-        help=f"methods to run, comma separated (default: {','.join(METHODS)})",
+        help=f"methods to run, comma separated (default and order in which they run: "
+        f"{','.join(METHODS)}); dbt_rebuild reruns dbt's build, so needs dbt",
     )
     parser.add_argument(
         "--data-dir",
@@ -514,10 +601,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--child-output", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.size_list = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
-    args.method_list = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = set(args.method_list) - set(METHODS)
+    requested = {m.strip() for m in args.methods.split(",") if m.strip()}
+    unknown = requested - set(METHODS)
     if unknown:
         parser.error(f"unknown method(s) {sorted(unknown)}; choose from {', '.join(METHODS)}")
+    if "dbt_rebuild" in requested and "dbt" not in requested:
+        parser.error("dbt_rebuild reruns the dbt build in its folders: add dbt to --methods")
+    # dbt first: the reference for parity, and the build dbt_rebuild repeats.
+    args.method_list = [m for m in METHODS if m in requested]
     return args
 
 
@@ -560,11 +651,14 @@ def benchmark_input(args: argparse.Namespace, sales: Path, index: int) -> tuple[
     print(f"\n== {label}, {orders:,} orders", file=sys.stderr)
 
     measured: dict[str, Measurement] = {}
-    details: dict = {}
+    details: dict[str, dict] = {}
     for method in args.method_list:
-        if method in DBT_VARIANTS:
-            measured[method], found = run_dbt(method, sales, workdir, args.threads, args.timeout)
-            details = details or found
+        if method == "dbt_rebuild" and measured["dbt"].result is None:
+            measured[method] = Measurement(method, status="skipped: the first dbt build failed")
+        elif method in DBT_METHODS:
+            measured[method], details[method] = run_dbt(
+                method, sales, workdir, args.threads, args.timeout
+            )
         elif method == "tutorial" and needed > psutil.virtual_memory().available:
             measured[method] = Measurement(
                 method,
@@ -575,7 +669,7 @@ def benchmark_input(args: argparse.Namespace, sales: Path, index: int) -> tuple[
             measured[method] = run_method(method, sales, workdir, args.threads, args.timeout)
         m = measured[method]
         print(
-            f"   {method:<9} {m.status:<8} wall {m.wall:7.1f} s  cpu {m.cpu:7.1f} s  "
+            f"   {method:<11} {m.status:<8} wall {m.wall:7.1f} s  cpu {m.cpu:7.1f} s  "
             f"peak {m.peak_rss / 2**20:8,.0f} MB",
             file=sys.stderr,
         )
@@ -590,19 +684,46 @@ def benchmark_input(args: argparse.Namespace, sales: Path, index: int) -> tuple[
 
     sparse = measured.get("sparse")
     rows = [format_row(label, measured[m], sparse) for m in args.method_list]
-    note = ""
-    if details:
-        nodes = details["nodes"]
-        kinds = ", ".join(f"{k}s {v:.1f} s" for k, v in sorted(nodes["by_kind"].items()))
-        slowest = ", ".join(f"{name} {seconds} s" for seconds, name in nodes["slowest"])
-        note = (
-            f"- {label}: DuckDB file {details['duckdb_bytes'] / 2**20:,.1f} MiB; "
-            f"dbt outside nodes (start-up, parse, compile) {nodes['outside_nodes']:.1f} s; "
-            f"{nodes['count']} nodes, summed node time {kinds} (2 run at once); "
-            f"slowest: {slowest}."
-        )
+    notes = [
+        dbt_note(label, method, measured[method], found, details.get("dbt"), args.threads)
+        for method, found in details.items()
+        if "nodes" in found
+    ]
+    for note in notes:
         print("  " + note, file=sys.stderr)
-    return rows, note
+    return rows, notes
+
+
+def dbt_note(
+    label: str,
+    method: str,
+    measurement: Measurement,
+    found: dict,
+    first: dict | None,
+    threads: int,
+) -> str:
+    """One line of "where the dbt build's time went" for one dbt run."""
+    nodes = found["nodes"]
+    kinds = ", ".join(f"{k}s {v:.1f} s" for k, v in sorted(nodes["by_kind"].items()))
+    slowest = ", ".join(f"{name} {seconds} s" for seconds, name in nodes["slowest"])
+    parse = "full parse" if found["full_parse"] else "partial parse"
+    if found["parse_seconds"] is not None:
+        parse += f" {found['parse_seconds']:.1f} s"
+    saving = ""
+    if method == "dbt_rebuild" and first is not None and "nodes" in first:
+        # Side by side with the first build: the parse is what the rebuild saves.
+        saving = f" (first build: {first['nodes']['outside_nodes']:.1f} s"
+        if first["parse_seconds"] is not None:
+            saving += f", of which parse {first['parse_seconds']:.1f} s"
+        saving += ")"
+    return (
+        f"- {label}, {METHOD_LABELS[method]}: wall {measurement.wall:.1f} s; "
+        f"DuckDB file {found['duckdb_bytes'] / 2**20:,.1f} MiB; "
+        f"dbt outside nodes (start-up, {parse}, compile) "
+        f"{nodes['outside_nodes']:.1f} s{saving}; "
+        f"{nodes['count']} nodes, summed node time {kinds} ({threads} run at once); "
+        f"slowest: {slowest}."
+    )
 
 
 def write_markdown(path: Path, section: str) -> None:
@@ -636,9 +757,9 @@ def main(argv: list[str] | None = None) -> int:
     ]
     notes = []
     for index, sales in enumerate(files):
-        rows, note = benchmark_input(args, sales, index)
+        rows, input_notes = benchmark_input(args, sales, index)
         table += rows
-        notes += [note] if note else []
+        notes += input_notes
     section = "\n".join(
         [
             f"Run {started} on {machine}.",
