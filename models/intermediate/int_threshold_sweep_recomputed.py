@@ -14,7 +14,7 @@ matrices are small, so each pass is cheap; and as this model reads only the
 per-order counts, dbt runs it alongside the pair counting, the cosine engine
 and their tests instead of after them. Its pair counts at this build's own
 min_pair_count are checked against int_product_pair_counts by the singular
-test assert_sweep_counts_pairs_like_the_pipeline, so a change in how the
+model recommendation_threshold_sweep, so a change in how the
 pipeline counts pairs fails the build instead of skewing the sweep.
 """
 
@@ -155,7 +155,7 @@ def model(dbt, session):
             "pair_count_total": int(counts[keep].sum()),
         }
         # This build's own threshold: its counts are checked against
-        # int_product_pair_counts (assert_sweep_counts_pairs_like_the_pipeline);
+        # int_product_pair_counts (by recommendation_threshold_sweep);
         # recommendation_threshold_sweep takes its rates from the build itself.
         if threshold != current:
             picks = rank_one(left[keep], right[keep], counts[keep], n_products, floor, n_threads)

@@ -6,7 +6,10 @@
     recommendation_validation_overall (macros/same_category_totals.sql), and
     not from that model, so a failing validation gate, when the sweep is most
     useful, does not skip it. The other rows are recomputed by
-    int_threshold_sweep_recomputed, which runs alongside the cosine engine.
+    int_threshold_sweep_recomputed, which runs alongside the cosine engine
+    and counts pairs on its own (scipy, X^T X): at this build's
+    min_pair_count its count must be int_product_pair_counts exactly, or this
+    model fails, naming both counts, instead of publishing a skewed sweep.
 #}
 with
 
@@ -30,8 +33,46 @@ this_build as (
 
 this_build_pairs as (
 
-    select pair_count from recomputed
+    select
+        pair_count,
+        pair_count_total
+    from recomputed
     where min_pair_count = {{ var('min_pair_count') }}
+
+),
+
+pipeline_pairs as (
+
+    -- int_product_pair_counts stores each unordered pair twice.
+    select
+        count(*) // 2 as pair_count,
+        coalesce(sum(pair_count), 0) // 2 as pair_count_total
+    from {{ ref('int_product_pair_counts') }}
+
+),
+
+pair_count_check as (
+
+    select
+        case
+            when
+                coalesce(this_build_pairs.pair_count, -1) != pipeline_pairs.pair_count
+                or coalesce(this_build_pairs.pair_count_total, -1)
+                != pipeline_pairs.pair_count_total
+                then error(
+                    'int_threshold_sweep_recomputed counts '
+                    || coalesce(cast(this_build_pairs.pair_count as varchar), 'no')
+                    || ' pairs (total '
+                    || coalesce(cast(this_build_pairs.pair_count_total as varchar), '-')
+                    || ') at min_pair_count {{ var("min_pair_count") }}, int_product_pair_counts '
+                    || cast(pipeline_pairs.pair_count as varchar)
+                    || ' (total ' || cast(pipeline_pairs.pair_count_total as varchar)
+                    || '): the sweep no longer counts pairs as the pipeline does. Update'
+                    || ' co_occurrence() in models/intermediate/int_threshold_sweep_recomputed.py.'
+                )
+        end as failure
+    from pipeline_pairs
+    left join this_build_pairs on true
 
 ),
 
@@ -86,6 +127,8 @@ final as (
         cast(macro_same_category_rate as double) as macro_same_category_rate,
         cast(coverage as double) as coverage
     from sweep
+    -- Evaluating the check raises its error; otherwise it counts no failure.
+    where (select count(pair_count_check.failure) from pair_count_check) = 0
 
 )
 

@@ -212,13 +212,14 @@ def test_sample_seed_builds_and_matches_tutorial(sample_build: Path) -> None:
 
 
 def test_pair_count_invariants_catch_a_broken_matrix(sample_build: Path, tmp_path: Path) -> None:
-    # Break C in the built file: one count no longer mirrored, one pair stored twice.
+    # Break C in the built file: a count no longer mirrored, a pair stored twice, a pair
+    # below min_pair_count (both directions, so it stays symmetric).
     broken = tmp_path / "recommender.duckdb"
     broken.write_bytes(sample_build.read_bytes())
     with duckdb.connect(str(broken)) as con:
-        first, second = con.execute(
+        first, second, third = con.execute(
             "select product_key, co_product_key from int_product_pair_counts"
-            " order by product_key, co_product_key limit 2"
+            " where product_key < co_product_key order by product_key, co_product_key limit 3"
         ).fetchall()
         con.execute(
             "update int_product_pair_counts set pair_count = pair_count + 1"
@@ -230,9 +231,31 @@ def test_pair_count_invariants_catch_a_broken_matrix(sample_build: Path, tmp_pat
             " where product_key = ? and co_product_key = ?",
             list(second),
         )
-    tests = ["assert_pair_counts_are_symmetric", "assert_sweep_counts_pairs_like_the_pipeline"]
-    result = run_dbt(["test", "--select", *tests], tmp_path)
+        con.execute(
+            "update int_product_pair_counts set pair_count = 0"
+            " where least(product_key, co_product_key) = ?"
+            " and greatest(product_key, co_product_key) = ?",
+            list(third),
+        )
+    result = run_dbt(
+        ["test", "--select", "assert_pair_counts_are_consistent", "--store-failures"], tmp_path
+    )
     assert result.returncode == 1, result.stdout[-3000:]
-    # Two broken unordered pairs; the sweep's own C no longer matches in count or total.
-    assert "FAIL 2 assert_pair_counts_are_symmetric" in result.stdout, result.stdout[-3000:]
-    assert "FAIL 1 assert_sweep_counts_pairs_like_the_pipeline" in result.stdout
+    assert "FAIL 3 assert_pair_counts_are_consistent" in result.stdout, result.stdout[-3000:]
+    problems = query(
+        broken,
+        "select problem, product_key, co_product_key"
+        " from main_dbt_test__audit.assert_pair_counts_are_consistent",
+    )
+    assert sorted(problems) == sorted(
+        [
+            ("not exactly (a, b) and (b, a) with equal counts, a != b", *first),
+            ("not exactly (a, b) and (b, a) with equal counts, a != b", *second),
+            ("pair_count below the min_pair_count var", *third),
+        ]
+    )
+    # The sweep counted C on its own: it no longer matches, and the sweep refuses to build.
+    result = run_dbt(["run", "--select", "recommendation_threshold_sweep"], tmp_path)
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "the sweep no longer counts pairs as the pipeline does" in result.stdout
+    assert "int_threshold_sweep_recomputed counts" in result.stdout
