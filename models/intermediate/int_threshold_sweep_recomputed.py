@@ -13,9 +13,9 @@ same min_similarity floor. Only rank 1 is needed for the metric and pruned
 matrices are small, so each pass is cheap; and as this model reads only the
 per-order counts, dbt runs it alongside the pair counting, the cosine engine
 and their tests instead of after them. Its pair counts at this build's own
-min_pair_count are checked against int_product_pair_counts by the singular
-model recommendation_threshold_sweep, so a change in how the
-pipeline counts pairs fails the build instead of skewing the sweep.
+min_pair_count are checked against int_product_pair_counts by
+recommendation_threshold_sweep, so a change in how the pipeline counts pairs
+fails the build instead of skewing the sweep.
 """
 
 import json
@@ -37,19 +37,20 @@ except ModuleNotFoundError as error:
 INT64_SAFE = 2**62
 
 
-COLUMNS = [
-    "min_pair_count",
-    "pair_count",
-    "pair_count_total",
-    "category_count",
-    "rated_category_count",
-    "product_count",
-    "same_category_count",
-    "products_without_recommendations",
-    "micro_same_category_rate",
-    "macro_same_category_rate",
-    "coverage",
-]
+# The table's columns and types; the rates are null at this build's own min_pair_count.
+COLUMN_TYPES = {
+    "min_pair_count": "int32",
+    "pair_count": "int64",
+    "pair_count_total": "int64",
+    "category_count": "Int64",
+    "rated_category_count": "Int64",
+    "product_count": "Int64",
+    "same_category_count": "Int64",
+    "products_without_recommendations": "Int64",
+    "micro_same_category_rate": "float64",
+    "macro_same_category_rate": "float64",
+    "coverage": "float64",
+}
 
 
 def sweep_values(raw, current):
@@ -161,19 +162,4 @@ def model(dbt, session):
             picks = rank_one(left[keep], right[keep], counts[keep], n_products, floor, n_threads)
             row |= summarize(categories, *picks)
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=COLUMNS)
-    return frame.astype(
-        {
-            "min_pair_count": "int32",
-            "pair_count": "int64",
-            "pair_count_total": "int64",
-            "category_count": "Int64",
-            "rated_category_count": "Int64",
-            "product_count": "Int64",
-            "same_category_count": "Int64",
-            "products_without_recommendations": "Int64",
-            "micro_same_category_rate": "float64",
-            "macro_same_category_rate": "float64",
-            "coverage": "float64",
-        }
-    )
+    return pd.DataFrame(rows, columns=list(COLUMN_TYPES)).astype(COLUMN_TYPES)

@@ -114,20 +114,8 @@ sweep as (
 
 final as (
 
-    select
-        cast(min_pair_count as integer) as min_pair_count,
-        is_current_min_pair_count,
-        cast(pair_count as bigint) as pair_count,
-        cast(category_count as bigint) as category_count,
-        cast(rated_category_count as bigint) as rated_category_count,
-        cast(product_count as bigint) as product_count,
-        cast(same_category_count as bigint) as same_category_count,
-        cast(products_without_recommendations as bigint) as products_without_recommendations,
-        cast(micro_same_category_rate as double) as micro_same_category_rate,
-        cast(macro_same_category_rate as double) as macro_same_category_rate,
-        cast(coverage as double) as coverage
-    from sweep
     -- Evaluating the check raises its error; otherwise it counts no failure.
+    select * from sweep
     where (select count(pair_count_check.failure) from pair_count_check) = 0
 
 )
