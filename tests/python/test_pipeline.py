@@ -8,12 +8,14 @@ every similarity within 1e-9, every ranked list equal up to ties.
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
-from conftest import build, generate_sales, query, run_dbt
+import yaml
+from conftest import PROJECT_DIR, build, generate_sales, query, run_dbt
 from reference import Reference, top_k, tutorial_reference
 
 TOLERANCE = 1e-9
@@ -259,3 +261,41 @@ def test_pair_count_invariants_catch_a_broken_matrix(sample_build: Path, tmp_pat
     assert result.returncode == 1, result.stdout[-3000:]
     assert "the sweep no longer counts pairs as the pipeline does" in result.stdout
     assert "int_threshold_sweep_recomputed counts" in result.stdout
+
+
+def unit_test_names(*yaml_files: str) -> set[str]:
+    models = PROJECT_DIR / "models" / "intermediate"
+    return {
+        unit_test["name"]
+        for name in yaml_files
+        for unit_test in yaml.safe_load((models / name).read_text())["unit_tests"]
+    }
+
+
+@pytest.mark.parametrize("engine", ["sparse", "sql"])
+def test_unit_tests_run_outside_the_default_build(
+    sample_build: Path, tmp_path: Path, engine: str
+) -> None:
+    # selectors.yml leaves unit tests out of a plain `dbt build` (their inputs are fixed
+    # rows); they must still run, and pass, when selected, for the models of each engine.
+    built = run_dbt(["ls", "--resource-type", "unit_test"], tmp_path)
+    assert built.returncode == 0, built.stdout[-3000:]
+    assert "unit_test:" not in built.stdout
+    (tmp_path / "recommender.duckdb").write_bytes(sample_build.read_bytes())
+    if engine == "sql":  # dbt reads the columns of the models under test: create them, empty
+        created = run_dbt(
+            ["run", "--empty", "--select", "int_product_similarities int_product_neighbours"],
+            tmp_path,
+            dbt_vars={"similarity_engine": engine},
+        )
+        assert created.returncode == 0, created.stdout[-3000:]
+    result = run_dbt(
+        ["test", "--select", "test_type:unit"], tmp_path, dbt_vars={"similarity_engine": engine}
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    expected = unit_test_names("_intermediate__models.yml")
+    if engine == "sql":
+        expected |= unit_test_names("_intermediate__sql_engine_tests.yml")
+    results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
+    passed = {r["unique_id"].split(".")[-1] for r in results if r["status"] == "pass"}
+    assert passed == expected
