@@ -30,11 +30,39 @@
 {% endmacro %}
 
 
+{#  One Parquet file, not a glob: its reader numbers the lines (sales_line_number). #}
+{% macro is_single_parquet_file(path) %}
+    {%- set path = path | string -%}
+    {%- set has_wildcard = '*' in path or '?' in path or '[' in path or '{' in path -%}
+    {{- return((path | lower).endswith('.parquet') and not has_wildcard) -}}
+{% endmacro %}
+
+
+{#
+    The expression staging numbers sales lines with (sales_line_id, from 1),
+    in the order the lines are in the input. One Parquet file carries that
+    number (read_parquet's file_row_number, from 0), which spares a window
+    over every line: about half of staging's time on big files. A glob
+    restarts it in each file, so there, and for CSV and the seed, the lines
+    are numbered in the order they are read (row_number() over (), which
+    keeps file order because preserve_insertion_order stays on).
+#}
+{% macro sales_line_number() %}
+    {%- set path = var('sales_path', '') -%}
+    {%- if path and is_single_parquet_file(path) -%}
+        {{ return("file_row_number + 1") }}
+    {%- endif -%}
+    {{ return("row_number() over ()") }}
+{% endmacro %}
+
+
 {% macro sales_file_reader(path) %}
     {%- set path = path | string -%}
     {%- set quoted = sales_path_literal(path) -%}
     {%- set lowered = path | lower -%}
-    {%- if lowered.endswith('.parquet') -%}
+    {%- if is_single_parquet_file(path) -%}
+        {{ return("read_parquet(" ~ quoted ~ ", file_row_number = true)") }}
+    {%- elif lowered.endswith('.parquet') -%}
         {{ return("read_parquet(" ~ quoted ~ ")") }}
     {%- elif lowered.endswith('.csv') or lowered.endswith('.csv.gz') or lowered.endswith('.tsv') -%}
         {{ return("read_csv(" ~ quoted ~ ", header = true, all_varchar = true)") }}
@@ -96,6 +124,10 @@
     {%- set required = ['order_id', 'product_id', 'category'] -%}
     {%- set described = run_query("describe select * from " ~ reader) -%}
     {%- set found = described.columns[0].values() | map('lower') | list -%}
+    {%- if is_single_parquet_file(path) -%}
+        {#- The line number read_parquet adds (sales_line_number) is not the file's. -#}
+        {%- set found = found | reject('equalto', 'file_row_number') | list -%}
+    {%- endif -%}
     {%- set missing = [] -%}
     {%- for column in required if column not in found -%}
         {%- do missing.append(column) -%}

@@ -21,7 +21,7 @@ source as (
 trimmed as (
 
     select
-        row_number() over () as sales_line_id,
+        {{ sales_line_number() }} as sales_line_id,
         trim(cast(order_id as varchar)) as order_id,
         trim(cast(product_id as varchar)) as product_id,
         trim(cast(category as varchar)) as category

@@ -299,3 +299,42 @@ def test_unit_tests_run_outside_the_default_build(
     results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
     passed = {r["unique_id"].split(".")[-1] for r in results if r["status"] == "pass"}
     assert passed == expected
+
+
+def test_line_numbers_follow_the_file_whatever_its_format(tmp_path: Path) -> None:
+    # A single Parquet file is numbered by its reader (file_row_number), CSV and globs by
+    # row_number(): every format must give each line the same sales_line_id.
+    sales_file = generate_sales(tmp_path / "sales.csv", lines=3000, products=50, seed=8)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    with duckdb.connect() as con:
+        con.execute(
+            f"copy (from read_csv('{sales_file}', all_varchar = true)) to "
+            f"'{tmp_path / 'sales.parquet'}' (format parquet, row_group_size 1000)"
+        )
+        lines = f"from read_csv('{sales_file}', all_varchar = true)"
+        con.execute(f"copy ({lines} limit 1200) to '{parts / 'sales_0.parquet'}' (format parquet)")
+        con.execute(f"copy ({lines} offset 1200) to '{parts / 'sales_1.parquet'}' (format parquet)")
+    lines_sql = "select sales_line_id, order_id, product_id, category from stg_sales__lines"
+    tables = {}
+    for name, path in [
+        ("csv", sales_file),
+        ("parquet", tmp_path / "sales.parquet"),
+        ("glob", parts / "sales_*.parquet"),
+    ]:
+        result = run_dbt(
+            ["run", "--select", "stg_sales__lines"],
+            tmp_path / name,
+            dbt_vars={"sales_path": str(path)},
+        )
+        assert result.returncode == 0, result.stdout[-3000:]
+        db = tmp_path / name / "recommender.duckdb"
+        tables[name] = query(db, f"{lines_sql} order by sales_line_id")
+    with open(sales_file, newline="") as handle:
+        in_file = [
+            (number, row["order_id"], row["product_id"], row["category"])
+            for number, row in enumerate(csv.DictReader(handle), start=1)
+        ]
+    assert tables["csv"] == in_file
+    assert tables["parquet"] == in_file
+    assert tables["glob"] == in_file
