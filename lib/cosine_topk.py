@@ -121,17 +121,21 @@ def full_rows(matrix, norms, row_keys, floor, top_k, at_least):
     return parts
 
 
-def neighbours(pair_keys, co_keys, pair_counts, norms, top_k, floor, n_threads):
+def neighbours(
+    pair_keys, co_keys, pair_counts, norms, top_k, floor, n_threads, margin=CANDIDATE_MARGIN
+):
     """Exact top_k per row of the cosine of C's rows, C given as (key, co_key, count).
 
     Returns ([rows, cols, rank, similarity], number of rows recomputed in full).
     Ranked by similarity desc then col asc; only similarity > floor; no self pairs.
+    `margin` extra candidates per row: any value gives the same exact result;
+    fewer make the search cheaper and leave more tied rows to recompute in full.
     """
     n = norms.size
     matrix = sp.csr_matrix((pair_counts.astype(np.int64), (pair_keys, co_keys)), shape=(n, n))
     inverse = np.divide(1.0, norms, out=np.zeros(n), where=norms > 0)
     normalized = (sp.diags(inverse) @ matrix.astype(np.float64)).tocsr()
-    top_n = top_k + 1 + CANDIDATE_MARGIN
+    top_n = top_k + 1 + margin
     candidates = candidate_search(normalized, top_n, n_threads)
 
     returned = np.diff(candidates.indptr)

@@ -35,6 +35,10 @@ except ModuleNotFoundError as error:
 # Squared norms are summed in int64; beyond this the pipeline's hugeint sums
 # would differ, so refuse rather than report wrong numbers.
 INT64_SAFE = 2**62
+# Extra candidates per product for a rank-1 search (the engine fetches 24 for
+# its top 5): the result is exact whatever the margin, and measured, 4 costs
+# ~10% less CPU than 24 (instacart slice, 5M generated lines).
+RANK_ONE_MARGIN = 4
 
 
 # The table's columns and types; the rates are null at this build's own min_pair_count.
@@ -92,7 +96,9 @@ def rank_one(left, right, counts, n_products, floor, n_threads):
     if squared.size and squared.max() >= INT64_SAFE:
         raise OverflowError("pair counts too large for the sweep's int64 norms")
     norms = np.sqrt(squared.astype(np.float64))
-    (rows, cols, rank, _), _ = neighbours(pair_keys, co_keys, both, norms, 1, floor, n_threads)
+    (rows, cols, rank, _), _ = neighbours(
+        pair_keys, co_keys, both, norms, 1, floor, n_threads, margin=RANK_ONE_MARGIN
+    )
     first = rank == 1
     return rows[first], cols[first]
 

@@ -47,24 +47,46 @@ def brute_force(c: sp.csr_matrix, norms: np.ndarray, top_k: int, floor: float):
     return out
 
 
-def engine(c: sp.csr_matrix, norms: np.ndarray, top_k: int, floor: float):
+def engine(
+    c: sp.csr_matrix,
+    norms: np.ndarray,
+    top_k: int,
+    floor: float,
+    margin: int = cosine_topk.CANDIDATE_MARGIN,
+):
     coo = c.tocoo()
     (rows, cols, rank, similarity), _ = cosine_topk.neighbours(
-        coo.row, coo.col, coo.data, norms, top_k, floor, 1
+        coo.row, coo.col, coo.data, norms, top_k, floor, 1, margin=margin
     )
     return list(zip(rows.tolist(), cols.tolist(), rank.tolist(), similarity.tolist(), strict=True))
 
 
 @pytest.mark.parametrize(
-    ("high", "top_k", "floor"),
-    [(2, 5, 0.0), (4, 1, 0.0), (50, 3, 0.2), (2, 40, 0.0)],
-    ids=["ties-everywhere", "top1", "floor", "top_k-beyond-margin"],
+    ("high", "top_k", "floor", "margin"),
+    [
+        (2, 5, 0.0, 24),
+        (4, 1, 0.0, 24),
+        (50, 3, 0.2, 24),
+        (2, 40, 0.0, 24),
+        (2, 1, 0.0, 4),  # the margin of the sweep's rank-1 passes
+        (3, 5, 0.0, 0),
+    ],
+    ids=[
+        "ties-everywhere",
+        "top1",
+        "floor",
+        "top_k-beyond-margin",
+        "top1-sweep-margin",
+        "no-margin",
+    ],
 )
-def test_neighbours_equal_brute_force_bit_for_bit(high: int, top_k: int, floor: float) -> None:
+def test_neighbours_equal_brute_force_bit_for_bit(
+    high: int, top_k: int, floor: float, margin: int
+) -> None:
     c = symmetric_counts(120, 0.08, high, seed=high + top_k)
     norms = np.sqrt(np.asarray(c.multiply(c).sum(axis=1), dtype=np.float64).ravel())
     expected = brute_force(c, norms, top_k, floor)
-    got = engine(c, norms, top_k, floor)
+    got = engine(c, norms, top_k, floor, margin)
     assert sorted(got) == sorted(expected)
 
 
