@@ -2,7 +2,9 @@
     The column is at least `min_value`: in every group of `group_by` (each
     group's smallest value), or over the whole model when no group_by is
     given; only rows matching `row_condition` count. A group whose values are
-    all null fails too (nothing to show it meets the threshold).
+    all null fails too (nothing to show it meets the threshold), and its
+    message says so: "<column> is null (nothing was measured), so not
+    min_value <x>".
 
     Returns one row per breaching group with a `message` naming the group, its
     value and the threshold. dbt prints only a failing test's name and row
@@ -53,8 +55,11 @@ validation_errors as (
         cast({{ min_value }} as double) as min_value,
         {% if groups %}{{ group_labels | join(" || ', ' || ") }} || ': ' || {% endif -%}
         '{{ column_name }} '
-        || coalesce(cast(round(cast({{ column_name }} as double), 4) as varchar), 'null')
-        || ' is below min_value ' || cast(cast({{ min_value }} as double) as varchar)
+        || case
+            when {{ column_name }} is null then 'is null (nothing was measured), so not'
+            else cast(round(cast({{ column_name }} as double), 4) as varchar) || ' is below'
+        end
+        || ' min_value ' || cast(cast({{ min_value }} as double) as varchar)
         {% if row_condition %}|| ' (rows where {{ row_condition | replace("'", "''") }})'{% endif %}
         as message
 

@@ -194,6 +194,21 @@ def test_shuffled_categories_fail_the_build_naming_the_threshold_tests(tmp_path:
     assert sum(product_name in page for product_name in name.unique()) >= 20
 
 
+def test_a_build_without_any_recommendation_fails_saying_nothing_was_measured(
+    tmp_path: Path,
+) -> None:
+    # No pair reaches this min_pair_count: no product gets a recommendation, the overall
+    # rate is null, and the gate must fail with a message that says why, not "null is below".
+    result = run_dbt(["build"], tmp_path, dbt_vars={"min_pair_count": 1_000_000})
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-4000:]
+    assert f"Failure in test {OVERALL_TEST}" in output, output[-4000:]
+    assert "micro_same_category_rate is null (nothing was measured), so not min_value 0.7" in output
+    assert query(
+        tmp_path / "recommender.duckdb", "select count(*) from product_recommendations"
+    ) == [(0,)]
+
+
 def test_sweep_matches_a_build_with_that_min_pair_count(sample_build: Path, tmp_path: Path) -> None:
     sweep = mart(sample_build, "select * from recommendation_threshold_sweep").set_index(
         "min_pair_count"
