@@ -102,11 +102,13 @@
         ) }}
     {%- endif -%}
     {%- if checks_text -%}
-        {%- set invalid = run_query(
-            "select filename from read_blob(" ~ quoted ~ ")"
-            ~ " where try(decode(content)) is null order by filename"
-        ) -%}
-        {%- set invalid_files = invalid.columns[0].values() | list -%}
+        {%- set checked = run_query(text_checks_sql(quoted)) -%}
+        {%- set invalid_files = [] -%}
+        {%- set mixed_files = [] -%}
+        {%- for row in checked.rows -%}
+            {%- if row['is_not_utf8'] -%}{%- do invalid_files.append(row['filename']) -%}{%- endif -%}
+            {%- if row['mixes_line_endings'] -%}{%- do mixed_files.append(row['filename']) -%}{%- endif -%}
+        {%- endfor -%}
         {%- if invalid_files -%}
             {{ exceptions.raise_compiler_error(
                 "Sales file '" ~ invalid_files | join("', '") ~ "' is not UTF-8 text (it has "
@@ -116,7 +118,40 @@
                 ~ "the converted file."
             ) }}
         {%- endif -%}
+        {%- if mixed_files -%}
+            {{ exceptions.raise_compiler_error(
+                "Sales file '" ~ mixed_files | join("', '") ~ "' mixes Windows (CR LF) and Unix "
+                ~ "(LF) line endings, e.g. two extracts concatenated; DuckDB's CSV reader "
+                ~ "cannot read such a file. Convert it to one kind, e.g. "
+                ~ "`sed -i 's/\\r$//' sales.csv` (or `dos2unix sales.csv`), and build again."
+            ) }}
+        {%- endif -%}
     {%- endif -%}
+{% endmacro %}
+
+
+{#
+    One pass over each CSV's bytes: is it UTF-8, and does it mix CR LF and LF
+    row ends? Line breaks inside quoted fields do not count (Excel writes LF
+    inside cells of CR LF files): when a file has both kinds, they are looked
+    for again with the quoted fields taken out. The regular expressions use
+    RE2's \r and \n escapes.
+#}
+{% macro text_checks_sql(quoted_path) %}
+    {%- set crlf = "chr(13) || chr(10)" -%}
+    {%- set bare_lf = "'(^|[^\\r])\\n'" -%}
+    {%- set unquoted = "regexp_replace(text, '\"([^\"]|\"\")*\"', '', 'g')" -%}
+    {#- CASE evaluates a branch only for the files that reach it: most files stop at the first. -#}
+    {{- return(
+        "select filename, text is null as is_not_utf8, coalesce(case"
+        ~ " when not contains(text, " ~ crlf ~ ") then false"
+        ~ " when not regexp_matches(text, " ~ bare_lf ~ ") then false"
+        ~ " else contains(" ~ unquoted ~ ", " ~ crlf ~ ")"
+        ~ " and regexp_matches(" ~ unquoted ~ ", " ~ bare_lf ~ ")"
+        ~ " end, false) as mixes_line_endings"
+        ~ " from (select filename, try(decode(content)) as text from read_blob(" ~ quoted_path
+        ~ ")) as files order by filename"
+    ) -}}
 {% endmacro %}
 
 

@@ -124,6 +124,15 @@ def check_huge_order(db: Path) -> None:
     assert rows(db, "select max(quantity) from int_order_product_counts") == [(1,)]
 
 
+def check_crlf_line_breaks_in_cells(db: Path) -> None:
+    assert rows(db, "select count(*) from stg_sales__lines") == [(6,)]
+    assert rows(db, "select product_id, category from int_products order by 1") == [
+        ("p1", "bakery"),
+        ("p2", "bakery"),
+        ("p3", "dairy"),
+    ]
+
+
 @dataclass(frozen=True)
 class Case:
     """One corpus file and what must happen to it."""
@@ -192,6 +201,11 @@ CASES = [
         warns=("warn_largest_orders_dominate_pair_counting",),
     ),
     Case(
+        "crlf_line_breaks_in_cells.csv",
+        "CR LF row ends with LF inside quoted cells (Excel): read as is, not mixed endings",
+        check=check_crlf_line_breaks_in_cells,
+    ),
+    Case(
         "header_only.csv",
         "a header and no line: error, nothing built",
         error=("has a header but no sales lines",),
@@ -210,6 +224,11 @@ CASES = [
         "not_utf8.csv",
         "not UTF-8 (Latin-1): error saying so and how to convert it",
         error=("is not UTF-8 text", "iconv"),
+    ),
+    Case(
+        "mixed_line_endings.csv",
+        "CR LF and LF row ends in one file: error saying so and how to convert it",
+        error=("mixes Windows (CR LF) and Unix (LF) line endings", "dos2unix"),
     ),
 ]
 
