@@ -76,9 +76,12 @@
 
 
 {#
-    Files exist, are not empty, and (plain CSV/TSV) are UTF-8. The UTF-8 check
-    reads each file once more as bytes (about 1 s per 200 MB); compressed and
-    Parquet files are left to their reader.
+    Files exist, are not empty, and (plain CSV/TSV) are UTF-8 with one kind of
+    line ending. Those two checks read each file once more, whole, into
+    memory (about 1 s per 200 MB; DuckDB holds a file in blocks of a power of
+    two, twice over while decoding), so files above 256 MiB (~8M lines) are
+    left to the CSV reader, which refuses them too, with its own message.
+    Compressed and Parquet files are always left to their reader.
 #}
 {% macro check_sales_file(path) %}
     {%- set quoted = sales_path_literal(path) -%}
@@ -91,18 +94,32 @@
             ~ "are relative to the dbt project folder; check sales_path."
         ) }}
     {%- endif -%}
+    {%- set text_check_max_bytes = 256 * 1024 * 1024 -%}
     {%- set sizes = run_query(
-        "select filename from read_blob(" ~ quoted ~ ") where size = 0 order by filename"
+        "select filename, size from read_blob(" ~ quoted ~ ") order by filename"
     ) -%}
-    {%- set empty_files = sizes.columns[0].values() | list -%}
+    {%- set empty_files = [] -%}
+    {%- set small_files = [] -%}
+    {%- for row in sizes.rows -%}
+        {%- if row['size'] == 0 -%}
+            {%- do empty_files.append(row['filename']) -%}
+        {%- elif row['size'] <= text_check_max_bytes -%}
+            {%- do small_files.append(sales_path_literal(row['filename'])) -%}
+        {%- elif checks_text -%}
+            {%- do log(
+                "Sales file '" ~ row['filename'] ~ "' is larger than 256 MiB: its UTF-8 and "
+                ~ "line-ending checks are left to DuckDB's CSV reader (memory).", info=true
+            ) -%}
+        {%- endif -%}
+    {%- endfor -%}
     {%- if empty_files -%}
         {{ exceptions.raise_compiler_error(
             "Sales file '" ~ empty_files | join("', '") ~ "' is empty (0 bytes): it has no "
             ~ "header and no sales lines. Re-export it, or point sales_path at another file."
         ) }}
     {%- endif -%}
-    {%- if checks_text -%}
-        {%- set checked = run_query(text_checks_sql(quoted)) -%}
+    {%- if checks_text and small_files -%}
+        {%- set checked = run_query(text_checks_sql("[" ~ small_files | join(", ") ~ "]")) -%}
         {%- set invalid_files = [] -%}
         {%- set mixed_files = [] -%}
         {%- for row in checked.rows -%}
@@ -137,7 +154,7 @@
     for again with the quoted fields taken out. The regular expressions use
     RE2's \r and \n escapes.
 #}
-{% macro text_checks_sql(quoted_path) %}
+{% macro text_checks_sql(quoted_paths) %}
     {%- set crlf = "chr(13) || chr(10)" -%}
     {%- set bare_lf = "'(^|[^\\r])\\n'" -%}
     {%- set unquoted = "regexp_replace(text, '\"([^\"]|\"\")*\"', '', 'g')" -%}
@@ -149,7 +166,7 @@
         ~ " else contains(" ~ unquoted ~ ", " ~ crlf ~ ")"
         ~ " and regexp_matches(" ~ unquoted ~ ", " ~ bare_lf ~ ")"
         ~ " end, false) as mixes_line_endings"
-        ~ " from (select filename, try(decode(content)) as text from read_blob(" ~ quoted_path
+        ~ " from (select filename, try(decode(content)) as text from read_blob(" ~ quoted_paths
         ~ ")) as files order by filename"
     ) -}}
 {% endmacro %}

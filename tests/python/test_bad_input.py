@@ -320,3 +320,28 @@ def test_bad_sales_path_fails_with_a_clear_error(
     assert result.returncode != 0
     assert sales_path in result.stdout and fragment in result.stdout, result.stdout[-3000:]
     assert "Parser Error" not in result.stdout
+
+
+def test_a_csv_too_big_to_check_in_memory_is_left_to_the_reader(tmp_path: Path) -> None:
+    # The UTF-8 and line-ending checks read a file whole into DuckDB's memory; above
+    # 256 MiB they are skipped (and said so) instead of failing with "Out of Memory"
+    # under a memory limit smaller than the file, as they did.
+    block = "".join(f"o{i},p{i % 97},c{i % 7}\n" for i in range(100_000)).encode()
+    path = tmp_path / "big.csv"
+    blocks = 257 * 1024 * 1024 // len(block) + 1
+    with path.open("wb") as handle:
+        handle.write(b"order_id,product_id,category\n")
+        for _ in range(blocks):
+            handle.write(block)
+    assert path.stat().st_size > 256 * 1024 * 1024
+    result = run_dbt(
+        ["run", "--select", "stg_sales__lines"],
+        tmp_path,
+        dbt_vars={"sales_path": str(path)},
+        env={"DUCKDB_MEMORY_LIMIT": "256MB"},
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert f"Sales file '{path}' is larger than 256 MiB" in result.stdout
+    assert rows(tmp_path / "recommender.duckdb", "select count(*) from stg_sales__lines") == [
+        (blocks * 100_000,)
+    ]
