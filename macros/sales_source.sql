@@ -107,8 +107,9 @@
             {%- do small_files.append(sales_path_literal(row['filename'])) -%}
         {%- elif checks_text -%}
             {%- do log(
-                "Sales file '" ~ row['filename'] ~ "' is larger than 256 MiB: its UTF-8 and "
-                ~ "line-ending checks are left to DuckDB's CSV reader (memory).", info=true
+                "Sales file '" ~ row['filename'] ~ "' is larger than "
+                ~ text_check_max_bytes // (1024 * 1024) ~ " MiB: its UTF-8 and line-ending "
+                ~ "checks are left to DuckDB's CSV reader (memory).", info=true
             ) -%}
         {%- endif -%}
     {%- endfor -%}

@@ -307,12 +307,12 @@ def test_line_numbers_follow_the_file_whatever_its_format(tmp_path: Path) -> Non
     sales_file = generate_sales(tmp_path / "sales.csv", lines=3000, products=50, seed=8)
     parts = tmp_path / "parts"
     parts.mkdir()
+    lines = f"from read_csv('{sales_file}', all_varchar = true)"
     with duckdb.connect() as con:
         con.execute(
-            f"copy (from read_csv('{sales_file}', all_varchar = true)) to "
-            f"'{tmp_path / 'sales.parquet'}' (format parquet, row_group_size 1000)"
+            f"copy ({lines}) to '{tmp_path / 'sales.parquet'}'"
+            " (format parquet, row_group_size 1000)"
         )
-        lines = f"from read_csv('{sales_file}', all_varchar = true)"
         con.execute(f"copy ({lines} limit 1200) to '{parts / 'sales_0.parquet'}' (format parquet)")
         con.execute(f"copy ({lines} offset 1200) to '{parts / 'sales_1.parquet'}' (format parquet)")
     lines_sql = "select sales_line_id, order_id, product_id, category from stg_sales__lines"
