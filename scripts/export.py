@@ -775,7 +775,7 @@ def check_validation(run: DbtRun | None, target_path: Path, allow: bool) -> None
         return
     raise ExportRefused(
         f"the last dbt run failed {len(run.failed)} {run.kind} check(s): {listed}. "
-        "Look at the failures (dbt test output, the Validation section of the README), fix "
+        "Look at the failures (dbt test output, docs/validation.md), fix "
         "the data or vars and rebuild with `make run`; or pass --allow-failed-validation "
         "to export anyway."
     )
@@ -801,7 +801,7 @@ def build_manifest(
     run: DbtRun | None,
     data: bytes,
 ) -> dict[str, Any]:
-    """The manifest; its field names are a contract with the loader (README: Export)."""
+    """The manifest; its field names are a contract with the loader (docs/export.md)."""
     config = project_config()
     return {
         "created_at": created_at.isoformat(),

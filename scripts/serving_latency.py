@@ -4,7 +4,7 @@
     python scripts/serving_latency.py --scratch --source exports/     # throw-away server
     python scripts/serving_latency.py --scratch --synthetic 1000000   # 1M products x 5
 
-The query is the one a web backend runs (README, "Serving from PostgreSQL"):
+The query is the one a web backend runs (docs/serving.md):
 
     select recommended_product_id from product_recommendations
     where product_id = %s order by recommendation_rank

@@ -1,11 +1,11 @@
 {#
     A table, not a view like other staging models: four models and several
     tests read it, and a view would re-read and re-parse the sales file for
-    each of them (README "Performance").
+    each of them (docs/performance.md).
 #}
 {{ config(materialized='table') }}
 {#
-    Cleaning rules (README "What happens when..."): surrounding spaces are
+    Cleaning rules (docs/robustness.md): surrounding spaces are
     extract noise (' 042' and '042' are one product); blank and the text NULL
     (what SQL clients write for a missing value) are missing. Everything else,
     quotes, commas, unicode, leading zeros, is kept exactly as given.
