@@ -12,7 +12,7 @@ export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 VARS ?=
 
-.PHONY: help install run build summary test lint parse docs report export bench serve-demo clean
+.PHONY: help install run build evaluate summary test lint parse docs report export bench serve-demo clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ run: install build summary ## Build the recommendations on the sample data (or V
 
 build: install ## dbt build into a fresh file, swapped in only when it succeeds (scripts/build.py)
 	$(BIN)/python scripts/build.py $(if $(VARS),--vars '$(VARS)')
+
+evaluate: install ## Compare similarity measures on held-out orders, and the threshold sweep (VARS='{...}')
+	$(BIN)/python scripts/evaluate.py $(if $(VARS),--vars '$(VARS)')
 
 summary: install ## Print what the last build produced
 	$(BIN)/python scripts/summary.py

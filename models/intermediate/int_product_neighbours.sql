@@ -1,31 +1,43 @@
-{{ config(enabled=var('similarity_engine') == 'sql') }}
+{{ config(enabled=similarity_path() in ['sql', 'first_order']) }}
 {#
-    The "sql" engine's top-k: each product's most similar products, best
-    first. Ties are broken by the recommended product's key, which follows
-    product_id order, so the ranking is deterministic.
+    The top-k in SQL: each product's most similar products, best first, ties
+    broken by the recommended product's key (product_id order). Scores come
+    from int_product_similarities (second_order_cosine, sql engine) or from
+    the first-order measure's formula over the pair counts. The sparse
+    engine's int_product_neighbours_sparse produces the same table.
 #}
+{%- set config = build_measure_config() %}
 with
 
-similarities as (
+{% if config['order'] == 'second' -%}
+    scores as (
 
-    select * from {{ ref('int_product_similarities') }}
-    where similarity > {{ min_similarity_floor() }}
+        select * from {{ ref('int_product_similarities') }}
+
+    ),
+{%- else -%}
+order_product_counts as (
+
+    {{ counted_order_products(ref('int_order_product_counts'), ref('int_order_sizes')) }}
 
 ),
 
+scores as (
+
+    {{ first_order_scores(
+        config,
+        ref('int_product_pair_counts'),
+        ref('int_product_order_counts'),
+        '(select count(distinct order_key) from order_product_counts)',
+        'order_product_counts',
+    ) }}
+
+),
+{%- endif %}
+
 final as (
 
-    select
-        product_key,
-        other_product_key as recommended_product_key,
-        cast(row_number() over (
-            partition by product_key
-            order by similarity desc, other_product_key asc
-        ) as integer) as recommendation_rank,
-        similarity
-
-    from similarities
-    qualify recommendation_rank <= {{ var('top_k') }}
+    {{ top_k_neighbours('scores', var('top_k'), min_similarity_floor()) }}
 
 )
 

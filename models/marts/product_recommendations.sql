@@ -1,21 +1,17 @@
 {#
-    Picks the top-k of the engine chosen by the `similarity_engine` var; both
-    produce the same table (see int_product_neighbours*).
+    The result: each product's top-k from the models similarity_path() picks
+    (int_product_neighbours_sparse for the default second_order_cosine, else
+    int_product_neighbours); every path produces the same table.
 #}
-{%- set engine = var('similarity_engine') -%}
-{%- if engine not in ['sparse', 'sql'] -%}
-    {{ exceptions.raise_compiler_error(
-        "var similarity_engine must be 'sparse' or 'sql', got '" ~ engine ~ "'."
-    ) }}
-{%- endif -%}
+{%- set path = similarity_path() -%}
 with
 
 neighbours as (
 
-    {% if engine == 'sql' -%}
-        select * from {{ ref('int_product_neighbours') }}
-    {%- else -%}
+    {% if path == 'sparse' -%}
         select * from {{ ref('int_product_neighbours_sparse') }}
+    {%- else -%}
+        select * from {{ ref('int_product_neighbours') }}
     {%- endif %}
 
 ),
@@ -44,7 +40,8 @@ final as (
         coalesce(pair_counts.pair_count, 0) as pair_count,
         product.category as product_category,
         recommended.category as recommended_category,
-        product.category = recommended.category as is_same_category
+        product.category = recommended.category as is_same_category,
+        '{{ var("similarity_measure") }}' as similarity_measure
 
     from neighbours
     inner join products as product

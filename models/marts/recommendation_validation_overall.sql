@@ -1,11 +1,12 @@
 {#
-    The validation metric over the whole catalogue, two ways: micro (over all
-    products, so big categories weigh more) and macro (the mean of the
-    per-category rates, so every category weighs the same); the arithmetic is
+    The validation metric over the whole catalogue: micro (over all
+    products) and macro (the mean of the per-category rates) same-category
+    rates, the rate chance would give and the lift over it; the arithmetic is
     in macros/same_category_totals.sql. Computed from the per-product
     outcomes, not from recommendation_validation, so a failing per-category
-    test does not skip this model and its own test.
+    test does not skip this model and its own tests.
 #}
+{%- set measure = build_measure_config() -%}
 with
 
 product_outcomes as (
@@ -23,6 +24,8 @@ totals as (
 final as (
 
     select
+        '{{ measure["measure"] }}' as similarity_measure,
+        '{{ measure["label"] }}' as similarity_parameters,
         cast({{ var('min_pair_count') }} as integer) as min_pair_count,
         category_count,
         rated_category_count,
@@ -32,8 +35,11 @@ final as (
         micro_same_category_rate,
         macro_same_category_rate,
         coverage,
+        chance_same_category_rate,
+        same_category_lift,
         -- The thresholds this build was tested against, so readers (the
         -- report) need not guess the --vars used.
+        cast({{ var('min_same_category_lift') }} as double) as min_same_category_lift,
         cast({{ var('min_same_category_rate') }} as double) as min_same_category_rate,
         cast({{ var('min_category_rate') }} as double) as min_category_rate,
         cast({{ var('min_category_products') }} as integer) as min_category_products

@@ -10,11 +10,12 @@
     (what SQL clients write for a missing value) are missing. Everything else,
     quotes, commas, unicode, leading zeros, is kept exactly as given.
 #}
+{%- set source_relation = sales_source() %}
 with
 
 source as (
 
-    select * from {{ sales_source() }}
+    select * from {{ source_relation }}
 
 ),
 
@@ -24,7 +25,10 @@ trimmed as (
         {{ sales_line_number() }} as sales_line_id,
         trim(cast(order_id as varchar)) as order_id,
         trim(cast(product_id as varchar)) as product_id,
-        trim(cast(category as varchar)) as category
+        trim(cast(category as varchar)) as category,
+        -- Optional: when the sales have it, the hold-out evaluation holds out
+        -- the latest orders; unreadable dates are null.
+        {{ optional_sales_timestamp(source_relation, 'order_date') }} as order_date
 
     from source
 
@@ -39,7 +43,8 @@ renamed as (
         case when product_id = '' or lower(product_id) = 'null' then null else product_id end
             as product_id,
         case when category = '' or lower(category) = 'null' then null else category end
-            as category
+            as category,
+        order_date
 
     from trimmed
 

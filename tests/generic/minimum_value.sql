@@ -7,11 +7,13 @@
     min_value <x>".
 
     Returns one row per breaching group with a `message` naming the group, its
-    value and the threshold. dbt prints only a failing test's name and row
+    value and the threshold, and the values of `context_columns` (e.g. what a
+    ratio was computed from: "same_category_lift 0.98 is below min_value 2.0
+    (micro_same_category_rate 0.0128, chance_same_category_rate 0.0131)"). dbt prints only a failing test's name and row
     count, so the messages are also logged while dbt runs the test, and the
     rows are kept when the test has `store_failures: true`.
 #}
-{% test minimum_value(model, column_name, min_value, group_by=none, row_condition=none) %}
+{% test minimum_value(model, column_name, min_value, group_by=none, row_condition=none, context_columns=[]) %}
     {%- if min_value is none or min_value is string and min_value | trim == '' -%}
         {{ exceptions.raise_compiler_error(
             "minimum_value on " ~ column_name ~ " needs min_value: the smallest allowed value."
@@ -23,7 +25,19 @@
             ~ "e.g. [" ~ group_by ~ "]."
         ) }}
     {%- endif -%}
+    {%- if context_columns is string -%}
+        {{ exceptions.raise_compiler_error(
+            "minimum_value on " ~ column_name ~ ": context_columns must be a list of column "
+            ~ "names, e.g. [" ~ context_columns ~ "]."
+        ) }}
+    {%- endif -%}
     {%- set groups = group_by or [] -%}
+    {%- set context_labels = [] -%}
+    {%- for column in context_columns -%}
+        {%- do context_labels.append(
+            "'" ~ column ~ " ' || coalesce(cast(round(cast(" ~ column ~ " as double), 4) as varchar), 'null')"
+        ) -%}
+    {%- endfor -%}
     {%- set group_labels = [] -%}
     {%- for column in groups -%}
         {%- do group_labels.append(
@@ -40,6 +54,8 @@ grouped as (
         {% for column in groups %}{{ column }},
         {% endfor -%}
         min({{ column_name }}) as {{ column_name }},
+        {% for column in context_columns %}min({{ column }}) as {{ column }},
+        {% endfor -%}
         count(*) as row_count
 
     from {{ model }}
@@ -60,6 +76,7 @@ validation_errors as (
             else cast(round(cast({{ column_name }} as double), 4) as varchar) || ' is below'
         end
         || ' min_value ' || cast(cast({{ min_value }} as double) as varchar)
+        {% if context_labels %}|| ' (' || {{ context_labels | join(" || ', ' || ") }} || ')'{% endif %}
         {% if row_condition %}|| ' (rows where {{ row_condition | replace("'", "''") }})'{% endif %}
         as message
 
