@@ -8,7 +8,7 @@
 {% macro optional_sales_timestamp(source_relation, column) %}
     {%- set timestamp_type = api.Column.translate_type('timestamp') -%}
     {%- if execute and column in sales_source_columns(source_relation) -%}
-        {{- return(dbt.safe_cast(
+        {{- return(try_cast(
             "nullif(trim(cast(" ~ column ~ " as " ~ dbt.type_string() ~ ")), '')", timestamp_type
         )) -}}
     {%- endif -%}

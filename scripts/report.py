@@ -37,7 +37,6 @@ UNTESTED_COLOUR = "#adb5bd"
 REQUIRED_TABLES = (
     "recommendation_validation",
     "recommendation_validation_overall",
-    "recommendation_threshold_sweep",
     "product_recommendations",
     "int_products",
 )
@@ -51,7 +50,7 @@ class ReportError(Exception):
 class ReportData:
     categories: pd.DataFrame
     overall: dict[str, object]
-    sweep: pd.DataFrame
+    sweep: pd.DataFrame | None  # None: the build did not include it (make evaluate does)
     sample: pd.DataFrame
     names_source: str
 
@@ -182,7 +181,12 @@ def load(con: duckdb.DuckDBPyConnection, names: Path | None, per_category: int) 
             "recommendation_validation_overall is empty or from an older version of the "
             "project. Rebuild with `make build`."
         )
-    sweep = con.execute("select * from recommendation_threshold_sweep order by min_pair_count").df()
+    tables = {row[0] for row in con.execute("select table_name from duckdb_tables()").fetchall()}
+    sweep = (
+        con.execute("select * from recommendation_threshold_sweep order by min_pair_count").df()
+        if "recommendation_threshold_sweep" in tables
+        else None
+    )
     sample = con.execute(
         """
         with ranked as (
@@ -351,7 +355,9 @@ def summary(data: ReportData) -> str:
         (data.categories["product_count"] >= int(overall["min_category_products"]))
         & (data.categories["same_category_rate"].fillna(0.0) < float(overall["min_category_rate"]))
     ]
-    passed = not pd.isna(micro) and micro >= threshold and below.empty
+    lift, min_lift = overall["same_category_lift"], float(overall["min_same_category_lift"])
+    lift_passes = min_lift <= 0 or (not pd.isna(lift) and lift >= min_lift)
+    passed = not pd.isna(micro) and micro >= threshold and below.empty and lift_passes
     verdict = '<span class="pass">passes</span>' if passed else '<span class="fail">fails</span>'
 
     def percent(value: object) -> str:
@@ -365,7 +371,10 @@ def summary(data: ReportData) -> str:
         f"<p>This build {verdict} its validation thresholds. "
         f"Same-category rate: <b>{percent(micro)}</b> over all products "
         f"(min_same_category_rate {threshold:g}), <b>{percent(macro)}</b> as the mean of "
-        f"{int(overall['rated_category_count'])} categories. Coverage "
+        f"{int(overall['rated_category_count'])} categories; "
+        f"<b>{'n/a' if pd.isna(lift) else f'{float(lift):.1f}'}</b> times the rate random "
+        f"recommendations would get ({percent(overall['chance_same_category_rate'])}; "
+        f"min_same_category_lift {min_lift:g}). Coverage "
         f"<b>{percent(overall['coverage'])}</b>: {int(overall['product_count'])} products have "
         f"recommendations, {int(overall['products_without_recommendations'])} have none "
         f"(min_pair_count {int(overall['min_pair_count'])}).</p>"
@@ -378,7 +387,9 @@ def render(data: ReportData, source: Path) -> str:
         category_chart(data).to_html(
             full_html=False, include_plotlyjs=False, div_id="category-rates"
         ),
-        sweep_chart(data).to_html(full_html=False, include_plotlyjs=False, div_id="sweep"),
+        sweep_chart(data).to_html(full_html=False, include_plotlyjs=False, div_id="sweep")
+        if data.sweep is not None
+        else "<p><em>Not in this build: `make evaluate` builds the sweep.</em></p>",
     ]
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!doctype html>

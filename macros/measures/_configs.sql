@@ -36,10 +36,18 @@
 {% endmacro %}
 
 
-{#  The evaluation_measures var as configs, numbered from 1 in the var's order. #}
+{#
+    The evaluation_measures var as configs, numbered from 1 in the var's order.
+    While dbt parses, entries naming no known measure are passed over, so that
+    validate_vars (which runs before any model) reports every bad entry at once.
+#}
 {% macro evaluation_measure_configs() %}
     {%- set configs = [] -%}
     {%- for entry in var('evaluation_measures') -%}
+        {%- set name = entry.get('measure') if entry is mapping else entry -%}
+        {%- if not execute and name not in similarity_measure_names() -%}
+            {%- continue -%}
+        {%- endif -%}
         {%- set config = measure_config(entry) -%}
         {%- do config.update({'config_id': loop.index}) -%}
         {%- do configs.append(config) -%}

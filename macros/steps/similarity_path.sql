@@ -7,6 +7,12 @@
     int_product_neighbours_sparse's `enabled` spells the 'sparse' case out.
 #}
 {% macro similarity_path() %}
+    {#- Checked here too: models read this while dbt parses, before validate_vars runs. -#}
+    {%- if var('similarity_engine') not in ['sparse', 'sql'] -%}
+        {{ exceptions.raise_compiler_error(
+            "var similarity_engine must be 'sparse' or 'sql', got '" ~ var('similarity_engine') ~ "'."
+        ) }}
+    {%- endif -%}
     {%- if similarity_measure(var('similarity_measure'))['order'] == 'first' -%}
         {{ return('first_order') }}
     {%- endif -%}

@@ -104,6 +104,16 @@ def sample_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build(tmp_path_factory.mktemp("sample_build"))
 
 
+@pytest.fixture(scope="session")
+def sample_evaluation_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample seed built once as `make evaluate` builds it (pipeline + evaluation + sweep)."""
+    workdir = tmp_path_factory.mktemp("sample_evaluation_build")
+    result = run_dbt(["build", "--selector", "evaluation"], workdir)
+    if result.returncode != 0:
+        pytest.fail(f"dbt build --selector evaluation failed:\n{result.stdout[-6000:]}")
+    return workdir / "recommender.duckdb"
+
+
 @pytest.fixture
 def dbt_runner(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     """run_dbt bound to this test's tmp_path."""

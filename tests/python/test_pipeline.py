@@ -21,7 +21,7 @@ from reference import Reference, top_k, tutorial_reference
 TOLERANCE = 1e-9
 # These tests check the numbers, not the data's quality: shapes with weak
 # category structure must still build (the validation gate has its own tests).
-NO_GATE = {"min_same_category_rate": 0, "min_category_rate": 0}
+NO_GATE = {"min_same_category_lift": 0, "min_same_category_rate": 0, "min_category_rate": 0}
 MART_COLUMNS = (
     "product_id, recommendation_rank, recommended_product_id, similarity, pair_count, "
     "product_category, recommended_category, is_same_category"
@@ -256,11 +256,6 @@ def test_pair_count_invariants_catch_a_broken_matrix(sample_build: Path, tmp_pat
             ("pair_count below the min_pair_count var", *third),
         ]
     )
-    # The sweep counted C on its own: it no longer matches, and the sweep refuses to build.
-    result = run_dbt(["run", "--select", "recommendation_threshold_sweep"], tmp_path)
-    assert result.returncode == 1, result.stdout[-3000:]
-    assert "the sweep no longer counts pairs as the pipeline does" in result.stdout
-    assert "int_threshold_sweep_recomputed counts" in result.stdout
 
 
 def unit_test_names(*yaml_files: str) -> set[str]:
@@ -272,33 +267,38 @@ def unit_test_names(*yaml_files: str) -> set[str]:
     }
 
 
-@pytest.mark.parametrize("engine", ["sparse", "sql"])
+@pytest.mark.parametrize("path", ["sparse", "sql"])
 def test_unit_tests_run_outside_the_default_build(
-    sample_build: Path, tmp_path: Path, engine: str
+    sample_build: Path, tmp_path: Path, path: str
 ) -> None:
     # selectors.yml leaves unit tests out of a plain `dbt build` (their inputs are fixed
     # rows); they must still run, and pass, when selected, for the models of each engine.
+    # int_product_neighbours exists with the sql engine (or a first-order measure): its
+    # unit tests then run, the first-order measures' included (each sets its measure).
     built = run_dbt(["ls", "--resource-type", "unit_test"], tmp_path)
     assert built.returncode == 0, built.stdout[-3000:]
     assert "unit_test:" not in built.stdout
     (tmp_path / "recommender.duckdb").write_bytes(sample_build.read_bytes())
-    if engine == "sql":  # dbt reads the columns of the models under test: create them, empty
+    dbt_vars = {"sparse": {}, "sql": {"similarity_engine": "sql"}}[path]
+    # dbt reads the columns of the models under test: create the ones the sample lacks, empty.
+    if path == "sql":
         created = run_dbt(
             ["run", "--empty", "--select", "int_product_similarities int_product_neighbours"],
             tmp_path,
-            dbt_vars={"similarity_engine": engine},
+            dbt_vars=dbt_vars,
         )
         assert created.returncode == 0, created.stdout[-3000:]
-    result = run_dbt(
-        ["test", "--select", "test_type:unit"], tmp_path, dbt_vars={"similarity_engine": engine}
-    )
+    result = run_dbt(["test", "--select", "test_type:unit"], tmp_path, dbt_vars=dbt_vars)
     assert result.returncode == 0, result.stdout[-3000:]
     expected = unit_test_names("_intermediate__models.yml")
-    if engine == "sql":
-        expected |= unit_test_names("_intermediate__sql_engine_tests.yml")
+    if path == "sql":
+        expected |= unit_test_names(
+            "_intermediate__sql_engine_tests.yml", "_intermediate__measure_tests.yml"
+        )
     results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
     passed = {r["unique_id"].split(".")[-1] for r in results if r["status"] == "pass"}
     assert passed == expected
+    assert len(expected) >= {"sparse": 4, "sql": 14}[path]
 
 
 def test_line_numbers_follow_the_file_whatever_its_format(tmp_path: Path) -> None:

@@ -31,6 +31,9 @@ CHROMIUM_ARGS = [
 ]
 CATEGORY_TEST = "recommendation_validation_category_rate_at_least_min_category_rate"
 OVERALL_TEST = "recommendation_validation_overall_rate_at_least_min_same_category_rate"
+LIFT_TEST = "recommendation_validation_overall_lift_at_least_min_same_category_lift"
+# The absolute gates are off by default (0): these turn them on to see them fail.
+ABSOLUTE_GATES = {"min_same_category_rate": 0.7, "min_category_rate": 0.5}
 # Cosines this close are the same number computed two ways: a tie. Equal
 # cosines can differ in the last bit (2/sqrt(8) vs 1/sqrt(2)), here and in the
 # pipeline, so the tutorial (whose sort order at ties is arbitrary) allows any of them.
@@ -162,24 +165,28 @@ def shuffled_sales(path: Path, seed: int = 7) -> Path:
     return path
 
 
-def test_shuffled_categories_fail_the_build_naming_the_threshold_tests(tmp_path: Path) -> None:
+def test_shuffled_categories_fail_the_default_build_on_the_lift_gate(tmp_path: Path) -> None:
     sales = shuffled_sales(tmp_path / "shuffled.csv")
     result = run_dbt(["build"], tmp_path / "dbt", dbt_vars={"sales_path": str(sales)})
     output = result.stdout + result.stderr
 
     assert result.returncode != 0, output[-4000:]
-    assert f"Failure in test {CATEGORY_TEST}" in output, output[-4000:]
-    assert f"Failure in test {OVERALL_TEST}" in output, output[-4000:]
-    # The logged messages name the category, its rate and the threshold.
-    assert "minimum_value failed on recommendation_validation: category '" in output
-    assert "same_category_rate" in output and "is below min_value 0.5" in output
-    assert "micro_same_category_rate" in output and "is below min_value 0.7" in output
-    # The failing rows are kept, with the message, for `select *` afterwards.
+    assert f"Failure in test {LIFT_TEST}" in output, output[-4000:]
+    # The absolute gates are off by default: only the lift fails.
+    assert f"Failure in test {OVERALL_TEST}" not in output
+    assert f"Failure in test {CATEGORY_TEST}" not in output
+    # The message says the lift, the threshold, the rate and the chance rate.
     duckdb_path = tmp_path / "dbt" / "recommender.duckdb"
-    messages = query(
-        duckdb_path, f'select message from main_dbt_test__audit."{CATEGORY_TEST}" order by 1'
+    overall = mart(duckdb_path, "select * from recommendation_validation_overall").iloc[0]
+    assert overall["same_category_lift"] < 2.0
+    expected = (
+        f"same_category_lift {round(overall['same_category_lift'], 4)} is below min_value 2.0"
+        f" (micro_same_category_rate {round(overall['micro_same_category_rate'], 4)},"
+        f" chance_same_category_rate {round(overall['chance_same_category_rate'], 4)})"
     )
-    assert messages and all("is below min_value 0.5" in message for (message,) in messages)
+    assert f"minimum_value failed on recommendation_validation_overall: {expected}" in output
+    (message,) = query(duckdb_path, f'select message from main_dbt_test__audit."{LIFT_TEST}"')[0]
+    assert message == expected
 
     # The report still works on a failed build, and takes names only from the file given:
     # never from the seed, whose lines this build did not read.
@@ -194,49 +201,94 @@ def test_shuffled_categories_fail_the_build_naming_the_threshold_tests(tmp_path:
     assert sum(product_name in page for product_name in name.unique()) >= 20
 
 
+def test_absolute_gates_fail_naming_the_category_and_the_threshold(tmp_path: Path) -> None:
+    sales = shuffled_sales(tmp_path / "shuffled.csv")
+    result = run_dbt(
+        ["build"], tmp_path / "dbt", dbt_vars={"sales_path": str(sales), **ABSOLUTE_GATES}
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-4000:]
+    assert f"Failure in test {CATEGORY_TEST}" in output, output[-4000:]
+    assert f"Failure in test {OVERALL_TEST}" in output, output[-4000:]
+    # The logged messages name the category, its rate and the threshold.
+    assert "minimum_value failed on recommendation_validation: category '" in output
+    assert "same_category_rate" in output and "is below min_value 0.5" in output
+    assert "micro_same_category_rate" in output and "is below min_value 0.7" in output
+    # The failing rows are kept, with the message, for `select *` afterwards.
+    duckdb_path = tmp_path / "dbt" / "recommender.duckdb"
+    messages = query(
+        duckdb_path, f'select message from main_dbt_test__audit."{CATEGORY_TEST}" order by 1'
+    )
+    assert messages and all("is below min_value 0.5" in message for (message,) in messages)
+
+
 def test_a_build_without_any_recommendation_fails_saying_nothing_was_measured(
     tmp_path: Path,
 ) -> None:
-    # No pair reaches this min_pair_count: no product gets a recommendation, the overall
-    # rate is null, and the gate must fail with a message that says why, not "null is below".
-    result = run_dbt(["build"], tmp_path, dbt_vars={"min_pair_count": 1_000_000})
+    # No pair reaches this min_pair_count: no product gets a recommendation, the lift and
+    # the rates are null, and the gates must fail saying why, not "null is below".
+    result = run_dbt(["build"], tmp_path, dbt_vars={"min_pair_count": 1_000_000, **ABSOLUTE_GATES})
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-4000:]
+    assert f"Failure in test {LIFT_TEST}" in output, output[-4000:]
     assert f"Failure in test {OVERALL_TEST}" in output, output[-4000:]
+    assert "same_category_lift is null (nothing was measured), so not min_value 2.0" in output
     assert "micro_same_category_rate is null (nothing was measured), so not min_value 0.7" in output
     assert query(
         tmp_path / "recommender.duckdb", "select count(*) from product_recommendations"
     ) == [(0,)]
 
 
-def test_sweep_matches_a_build_with_that_min_pair_count(sample_build: Path, tmp_path: Path) -> None:
-    sweep = mart(sample_build, "select * from recommendation_threshold_sweep").set_index(
-        "min_pair_count"
-    )
+def test_sweep_matches_a_separate_build_at_every_threshold(
+    sample_evaluation_build: Path, tmp_path: Path
+) -> None:
+    """Each sweep row equals the validation of a build run with that min_pair_count."""
+    sweep = mart(sample_evaluation_build, "select * from recommendation_threshold_sweep")
+    sweep = sweep.set_index("min_pair_count")
     assert list(sweep.index) == [1, 2, 3, 5, 10, 20]
-    assert sweep["is_current_min_pair_count"].to_dict()[1]
+    assert sweep["is_current_min_pair_count"].to_dict() == {
+        1: True,
+        2: False,
+        3: False,
+        5: False,
+        10: False,
+        20: False,
+    }
     assert sweep["coverage"].is_monotonic_decreasing
-
-    # Thresholds set to 0 so the comparison does not depend on the build passing them.
-    rebuilt = build(
-        tmp_path,
-        dbt_vars={"min_pair_count": 3, "min_same_category_rate": 0, "min_category_rate": 0},
-    )
-    for duckdb_path, threshold in ((sample_build, 1), (rebuilt, 3)):
-        overall = mart(duckdb_path, "select * from recommendation_validation_overall").iloc[0]
+    for threshold in sweep.index:
+        # The gates off, so the comparison does not depend on a build passing them.
+        rebuilt = build(
+            tmp_path / str(threshold),
+            dbt_vars={"min_pair_count": int(threshold), "min_same_category_lift": 0},
+        )
+        overall = mart(rebuilt, "select * from recommendation_validation_overall").iloc[0]
+        (pairs,) = query(rebuilt, "select count(*) // 2 from int_product_pair_counts")[0]
         row = sweep.loc[threshold]
         assert overall["min_pair_count"] == threshold
+        assert row["pair_count"] == pairs, threshold
         for column in ("product_count", "same_category_count", "products_without_recommendations"):
             assert row[column] == overall[column], (threshold, column)
-        for column in ("micro_same_category_rate", "macro_same_category_rate", "coverage"):
+        for column in (
+            "micro_same_category_rate",
+            "macro_same_category_rate",
+            "coverage",
+            "chance_same_category_rate",
+            "same_category_lift",
+        ):
             assert row[column] == pytest.approx(overall[column], abs=1e-12), (threshold, column)
 
 
-def test_sweep_matches_the_tutorial_at_every_threshold(sample_build: Path) -> None:
+def test_a_plain_build_has_no_tuning_tables(sample_build: Path) -> None:
+    tables = {name for (name,) in query(sample_build, "select table_name from duckdb_tables()")}
+    assert "product_recommendations" in tables
+    assert not tables & {"recommendation_threshold_sweep", "recommendation_evaluation"}
+
+
+def test_sweep_matches_the_tutorial_at_every_threshold(sample_evaluation_build: Path) -> None:
     """Coverage exactly; same-category counts within what the tutorial's ties allow."""
     sales = seed_sales()
     category = product_categories(sales)
-    sweep = mart(sample_build, "select * from recommendation_threshold_sweep")
+    sweep = mart(sample_evaluation_build, "select * from recommendation_threshold_sweep")
     for row in sweep.itertuples():
         candidates = tutorial_best_candidates(sales, row.min_pair_count)["candidates"]
         outcomes = [
@@ -270,7 +322,10 @@ def test_report_refuses_a_missing_database(tmp_path: Path) -> None:
     assert not (tmp_path / "r").exists()
 
 
-def test_report_opens_offline_in_headless_chromium(sample_build: Path, tmp_path: Path) -> None:
+def test_report_opens_offline_in_headless_chromium(
+    sample_evaluation_build: Path, tmp_path: Path
+) -> None:
+    sample_build = sample_evaluation_build  # the report shows the sweep when it was built
     output = tmp_path / "report.html"
     result = run_report("--duckdb", str(sample_build), "--output", str(output))
     assert result.returncode == 0, result.stderr

@@ -33,10 +33,37 @@ BAD_VARS = [
         [1, "x"],
         'min_pair_count_sweep must contain whole numbers >= 1, got "x"',
     ),
+    ("similarity_shrinkage", -1, "similarity_shrinkage must be >= 0, got -1"),
+    ("asymmetric_alpha", 1.5, "asymmetric_alpha must be from 0 to 1, got 1.5"),
+    ("rp3_beta", "x", 'rp3_beta must be a number from 0 to 2, got "x" (text)'),
+    ("min_same_category_lift", -1, "min_same_category_lift must be >= 0, got -1"),
+    (
+        "evaluation_holdout_share",
+        1,
+        "evaluation_holdout_share must be from 0 (excluded) to 1 (excluded), got 1",
+    ),
+    ("evaluation_head_share", 1, "evaluation_head_share must be from 0 to 1 (excluded), got 1"),
+    (
+        "evaluation_measures",
+        [
+            {"measure": "cosine", "asymmetric_alpha": 0.5},
+            {"measure": "nope"},
+            {"measure": "jaccard", "similarity_shrinkage": -2},
+            "lift",
+        ],
+        "evaluation_measures entry 1: cosine has no parameter asymmetric_alpha"
+        " (it reads similarity_shrinkage)",
+    ),
+]
+# More problems the same run reports about the evaluation_measures entries above.
+MORE_MESSAGES = [
+    "evaluation_measures entry 2: measure must be one of second_order_cosine, co_occurrence",
+    "evaluation_measures entry 3 similarity_shrinkage must be >= 0, got -2",
 ]
 # Checked where the var is read (while dbt parses), before the hook runs.
 PARSE_TIME_VARS = [
     ("similarity_engine", "fast", "similarity_engine must be 'sparse' or 'sql', got 'fast'"),
+    ("similarity_measure", "pearson", "Unknown similarity measure 'pearson'; the measures are:"),
     ("sales_path", "sales.xlsx", "must end in .csv, .csv.gz, .tsv or .parquet"),
 ]
 INJECTION = "x'; create table injected as select 1; --"
@@ -54,6 +81,8 @@ def test_every_bad_var_is_reported_with_its_range(tmp_path: Path) -> None:
     assert "Invalid var(s):" in output
     for name, _, message in BAD_VARS:
         assert message in output, f"{name}: {message!r} not in\n{output[-3000:]}"
+    for message in MORE_MESSAGES:
+        assert message in output, f"{message!r} not in\n{output[-3000:]}"
     assert "Traceback" not in output
     # Nothing ran: the hook stops the run before any model.
     assert not (tmp_path / "recommender.duckdb").exists() or query(
@@ -107,10 +136,14 @@ def test_sql_in_vars_is_never_executed(tmp_path: Path) -> None:
 def test_every_var_the_project_reads_is_validated() -> None:
     validated = set(
         re.findall(
-            r"check_\w+_var\(problems, '(\w+)'",
+            r"check_\w+_var\(\s*problems,\s*'(\w+)'",
             (PROJECT_DIR / "macros/validate_vars.sql").read_text(),
         )
-    ) | {"min_pair_count_sweep"}
+    ) | {"min_pair_count_sweep", "evaluation_measures"}
+    # The measures' parameters are checked in a loop over the registry's ranges.
+    validated |= set(
+        re.findall(r"'(\w+)': \[", (PROJECT_DIR / "macros/measures/_registry.sql").read_text())
+    )
     used = set()
     for folder in ("models", "macros", "tests"):
         for path in (PROJECT_DIR / folder).rglob("*"):
