@@ -5,7 +5,6 @@ Speed itself is measured by scripts/benchmark.py (BENCHMARKS.md), never here.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import duckdb
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import PROJECT_DIR
+from conftest import PROJECT_DIR, run_command
 
 sys.path.insert(0, str(PROJECT_DIR / "lib"))
 sys.path.insert(0, str(PROJECT_DIR / "scripts"))
@@ -175,7 +174,7 @@ def test_benchmark_tells_a_full_parse_from_a_partial_one(tmp_path: Path) -> None
 def test_benchmark_runs_and_the_methods_agree(tmp_path: Path) -> None:
     report = tmp_path / "BENCH.md"
     report.write_text(f"intro\n{benchmark.START_MARKER}\nold\n{benchmark.END_MARKER}\noutro\n")
-    result = subprocess.run(
+    result = run_command(
         [
             sys.executable,
             str(PROJECT_DIR / "scripts" / "benchmark.py"),
@@ -185,9 +184,6 @@ def test_benchmark_runs_and_the_methods_agree(tmp_path: Path) -> None:
             f"--data-dir={tmp_path}",
             f"--write={report}",
         ],
-        capture_output=True,
-        text=True,
-        check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     text = report.read_text()
