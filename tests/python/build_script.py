@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import PROJECT_DIR, dbt_env, query
+from conftest import PROJECT_DIR, dbt_env, query, run_command
 
 BUILD_SCRIPT = PROJECT_DIR / "scripts" / "build.py"
 # The pipeline without the validation marts and generic tests: enough to tell builds
@@ -27,13 +27,10 @@ def run_build_script(
     workdir: Path, target: Path, dbt_vars: dict | None = None
 ) -> subprocess.CompletedProcess[str]:
     """scripts/build.py into target, with this test's own target/ and logs/ folders."""
-    return subprocess.run(
+    return run_command(
         build_command(dbt_vars),
         cwd=PROJECT_DIR,
         env=dbt_env(workdir, target),
-        capture_output=True,
-        text=True,
-        check=False,
     )
 
 

@@ -51,20 +51,21 @@ def run_dbt(
     duckdb_path: Path | None = None,
     dbt_vars: dict | None = None,
     env: dict[str, str] | None = None,
+    timeout: float | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run `dbt <args>` in the project; returns the finished process (not checked)."""
+    """Run `dbt <args>` in the project; returns the finished process (not checked).
+
+    A run past `timeout` seconds (default DBT_TIMEOUT) is killed and fails the test."""
     workdir.mkdir(parents=True, exist_ok=True)
     duckdb_path = duckdb_path or workdir / "recommender.duckdb"
     command = [str(BIN_DIR / "dbt"), *args]
     if dbt_vars:
         command += ["--vars", json.dumps(dbt_vars)]
-    return subprocess.run(
+    return run_command(
         command,
         cwd=PROJECT_DIR,
         env={**dbt_env(workdir, duckdb_path), **(env or {})},
-        capture_output=True,
-        text=True,
-        check=False,
+        timeout=timeout or DBT_TIMEOUT,
     )
 
 
@@ -80,16 +81,10 @@ def build(workdir: Path, dbt_vars: dict | None = None, select: str | None = None
 def generate_sales(path: Path, **options: object) -> Path:
     """Write sales lines with scripts/generate_sales.py (options as its flags)."""
     flags = [f"--{name.replace('_', '-')}={value}" for name, value in options.items()]
-    subprocess.run(
-        [
-            sys.executable,
-            str(PROJECT_DIR / "scripts" / "generate_sales.py"),
-            *flags,
-            f"--output={path}",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    script = PROJECT_DIR / "scripts" / "generate_sales.py"
+    result = run_command([sys.executable, str(script), *flags, f"--output={path}"])
+    if result.returncode != 0:
+        pytest.fail(f"generate_sales.py {' '.join(flags)} failed:\n{result.stderr[-3000:]}")
     return path
 
 
@@ -145,6 +140,7 @@ def script_module(name: str) -> ModuleType:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[Any]:
     """A running throw-away PostgreSQL (a scratch_postgres.ScratchPostgres)."""
+    require_component("postgresql")  # skips (fails under CI) saying how to get it
     scratch = script_module("scratch_postgres")
     try:
         server = scratch.start()
@@ -263,3 +259,143 @@ def s3_server() -> Iterator[str]:
     """Endpoint URL of a moto S3 server process shared by the session."""
     with moto_server() as server:
         yield server.url
+
+
+# --- Components and timeouts (CI rules: docs/testing.md) ------------------------------------
+# Components from outside the venv (Chromium, PostgreSQL's server binaries, Java, the real
+# datasets) are found by components.py, the same lookup .ci/run uses to install what is
+# missing. Tests ask require_component(name): locally a missing one skips, saying how to get
+# it; under CI=true (or --strict-components) it fails, and so does every other skip, so a green
+# CI run has run every test. Subprocesses run through run_command, whose timeout turns a hang
+# into a failure that shows the command and its last output.
+
+import shlex  # noqa: E402  (this section keeps its imports, for easy merging)
+import signal  # noqa: E402
+from contextlib import suppress  # noqa: E402
+
+import components  # noqa: E402
+
+STRICT_ENV_VALUES = {"1", "true", "yes"}
+# Seconds; well above what each normally takes (a sample dbt build: ~15 s on a loaded machine,
+# the real instacart slice ~40 s). TEST_TIMEOUT_SCALE multiplies them (slow machines).
+TIMEOUT_SCALE = float(os.environ.get("TEST_TIMEOUT_SCALE") or 1)
+DBT_TIMEOUT = 900 * TIMEOUT_SCALE
+SCRIPT_TIMEOUT = 600 * TIMEOUT_SCALE
+OUTPUT_TAIL = 4000  # characters of stdout and of stderr shown when a command hangs
+
+
+class Strictness:
+    """Whether a missing component (or any skip) fails the run: set once in pytest_configure."""
+
+    enabled = False
+    reason = ""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--strict-components",
+        action="store_true",
+        help="fail, instead of skipping, tests whose component is missing (and any other skip); "
+        "on by default when CI=true",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--strict-components"):
+        Strictness.enabled, Strictness.reason = True, "--strict-components"
+    elif os.environ.get("CI", "").strip().lower() in STRICT_ENV_VALUES:
+        Strictness.enabled, Strictness.reason = True, f"CI={os.environ['CI']}"
+
+
+def require_component(name: str) -> Path:
+    """Where component `name` (see components.COMPONENTS) is; skips the test when it is missing,
+    or fails it under CI=true / --strict-components. The message says how to get it."""
+    found = components.lookup(name)
+    if found.path is not None:
+        return found.path
+    message = components.missing_message(name)
+    if Strictness.enabled:
+        pytest.fail(f"{message} ({Strictness.reason}: a missing component fails)", pytrace=False)
+    pytest.skip(message)
+
+
+def strict_skip_message(reason: str) -> str:
+    reason = reason.removeprefix("Skipped: ")
+    return (
+        f"skipped under {Strictness.reason}, where no test may skip: {reason}. "
+        "A test that needs something from outside the venv asks "
+        "conftest.require_component(...), whose message says how to get it."
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if not report.skipped or hasattr(report, "wasxfail"):
+        return
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    if Strictness.enabled:
+        report.outcome = "failed"
+        report.longrepr = strict_skip_message(reason)
+    elif isinstance(longrepr, tuple) and Path(longrepr[0]).name == "conftest.py":
+        # require_component skipped: show the test's location, not this file's.
+        path, line = item.reportinfo()[:2]
+        report.longrepr = (str(path), (line or 0) + 1, reason)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if Strictness.enabled and report.skipped:  # a module-level skip (importorskip, skip(...))
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        report.outcome = "failed"
+        report.longrepr = strict_skip_message(reason)
+
+
+def tail(text: str, limit: int = OUTPUT_TAIL) -> str:
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
+def run_command(
+    command: list[str],
+    *,
+    timeout: float = SCRIPT_TIMEOUT,
+    cwd: Path | str | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run command to the end, capturing its output as text (exit code not checked).
+
+    Past `timeout` seconds the command and everything it started (its own process group) is
+    killed, and the test fails with the command and the last lines it printed. The output goes
+    to files rather than pipes, so a child that outlives the kill cannot stall the test.
+    """
+    timed_out = False
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=out, stderr=err, start_new_session=True
+        )
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            if process.poll() is None:  # timed out, or the run was interrupted (Ctrl-C)
+                with suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode(errors="replace")
+        stderr = err.read().decode(errors="replace")
+    if timed_out:
+        shown = " ".join(shlex.quote(str(part)) for part in command)
+        pytest.fail(
+            f"timed out after {timeout:.0f} s and was killed: {shown}\n"
+            f"--- its last stdout ---\n{tail(stdout)}\n--- its last stderr ---\n{tail(stderr)}",
+            pytrace=False,
+        )
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)

@@ -35,6 +35,7 @@ from conftest import (
     build,
     moto_server,
     query,
+    run_command,
     run_dbt,
     s3_client,
     script_module,
@@ -103,13 +104,10 @@ def run_export(
     env: dict[str, str],
     cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return run_command(
         [sys.executable, str(EXPORT), *args],
         cwd=cwd or PROJECT_DIR,
         env=env,
-        capture_output=True,
-        text=True,
-        check=False,
         timeout=300,
     )
 
@@ -415,9 +413,17 @@ def test_refusals_leave_previous_export_untouched(
         duckdb_path=failed,
         dbt_vars={"top_k": 1},
     )
-    assert result.returncode != 0, result.stdout[-3000:]
+    assert result.returncode == 1, result.stdout[-3000:]
+    # It failed for the reason meant: every product has 5 > top_k recommendations.
+    (products,) = query(failed, "select count(distinct product_id) from product_recommendations")[0]
+    assert f"FAIL {products} assert_at_most_top_k_per_product" in result.stdout, result.stdout
+    rank_test = "accepted_range_product_recommendations_recommendation_rank___var_top_k___1"
+    assert f"Failure in test {rank_test}" in result.stdout, result.stdout[-3000:]
     message = attempt(failed, failed.parent / "target")
-    assert "--allow-failed-validation" in message and "failed" in message
+    # The refusal names both failed checks.
+    assert "test.recommender.assert_at_most_top_k_per_product (fail)" in message, message
+    assert f"test.recommender.{rank_test}." in message, message
+    assert "--allow-failed-validation" in message
     assert snapshot(client, bucket) == before
 
     # The override exports, and says so in the manifest.

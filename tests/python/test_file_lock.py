@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from build_script import copy_database, leftovers, recommendation_shape, run_build_script
-from conftest import PROJECT_DIR, run_dbt
+from conftest import PROJECT_DIR, run_command, run_dbt
 
 # A separate Python process, like an analyst's notebook. mode "hold": one read-only
 # connection kept open for the whole run; mode "reconnect": a new connection per query.
@@ -121,7 +121,6 @@ def test_failed_build_leaves_the_database_alone(sample_build: Path, tmp_path: Pa
 
 
 def test_make_build_uses_the_swapping_build() -> None:
-    dry_run = subprocess.run(
-        ["make", "-n", "build"], cwd=PROJECT_DIR, capture_output=True, text=True, check=True
-    )
+    dry_run = run_command(["make", "-n", "build"], cwd=PROJECT_DIR, timeout=120)
+    assert dry_run.returncode == 0, dry_run.stderr
     assert "scripts/build.py" in dry_run.stdout

@@ -5,15 +5,15 @@ Speed itself is measured by scripts/benchmark.py (BENCHMARKS.md), never here.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
-from conftest import PROJECT_DIR
+from conftest import PROJECT_DIR, run_command
 
 sys.path.insert(0, str(PROJECT_DIR / "lib"))
 sys.path.insert(0, str(PROJECT_DIR / "scripts"))
@@ -101,7 +101,12 @@ def test_recovered_dot_products_are_exact_and_fall_back_when_unprovable() -> Non
     c = c.tocsr().astype(np.int64)
     norms = np.sqrt(np.asarray(c.multiply(c).sum(axis=1), dtype=np.float64).ravel())
     rows, cols = np.nonzero(np.ones(c.shape, dtype=bool))
-    exact = cosine_topk.exact_dot_products(c, rows, cols)
+    # The reference: the dense integer product, in numpy (int64 cannot overflow here).
+    dense = c.toarray()
+    assert dense.shape[0] * int(dense.max()) ** 2 < 2**63
+    exact = (dense @ dense.T)[rows, cols]
+    # The engine's own fallback agrees with it, and so must the recovery:
+    assert (cosine_topk.exact_dot_products(c, rows, cols) == exact).all()
     approx = exact.astype(np.float64) / (norms[rows] * norms[cols]) * (1 + 1e-15)
     degrees = np.diff(c.indptr)
     recovered = cosine_topk.recovered_dot_products(c, approx, norms, degrees, rows, cols)
@@ -130,17 +135,73 @@ def write_result(path: Path, rows: list[tuple]) -> Path:
     return path
 
 
-def test_benchmark_parity_accepts_ties_and_catches_differences(tmp_path: Path) -> None:
-    base = [("a", 1, "b", 0.9), ("a", 2, "c", 0.5), ("a", 3, "d", 0.5), ("b", 1, "a", 0.9)]
-    reference = write_result(tmp_path / "ref.parquet", base)
-    tie_swapped = [("a", 1, "b", 0.9), ("a", 2, "e", 0.5), ("a", 3, "c", 0.5), ("b", 1, "a", 0.9)]
-    assert benchmark.parity(
-        reference, write_result(tmp_path / "t.parquet", tie_swapped)
-    ).startswith("ok")
-    off = [("a", 1, "b", 0.9), ("a", 2, "c", 0.5), ("a", 3, "d", 0.5), ("b", 1, "a", 0.8999)]
-    assert "MISMATCH" in benchmark.parity(reference, write_result(tmp_path / "o.parquet", off))
-    wrong_id = [("a", 1, "c", 0.9), ("a", 2, "b", 0.5), ("a", 3, "d", 0.5), ("b", 1, "a", 0.9)]
-    assert "MISMATCH" in benchmark.parity(reference, write_result(tmp_path / "w.parquet", wrong_id))
+# Orders of a tiny catalogue built for ties: c, d and e are bought in identical patterns,
+# so each of them has exactly the same cosine with a (and with b, and with x).
+TIE_ORDERS = {"1": "ab", "2": "ab", "3": "acx", "4": "adx", "5": "aex", "6": "by", "7": "bx"}
+
+
+def tie_sales() -> pd.DataFrame:
+    rows = [(order, product) for order, products in TIE_ORDERS.items() for product in products]
+    return pd.DataFrame(rows, columns=["order_id", "product_id"]).assign(category="c")
+
+
+def dense_cosines(sales: pd.DataFrame) -> pd.DataFrame:
+    """The tutorial's steps in plain numpy: X, C = X^T X with a zero diagonal, cosine."""
+    x = pd.crosstab(sales["order_id"], sales["product_id"]).to_numpy(dtype=np.float64)
+    c = x.T @ x
+    np.fill_diagonal(c, 0.0)
+    unit = c / np.linalg.norm(c, axis=1)[:, None]
+    products = sorted(sales["product_id"].unique())
+    return pd.DataFrame(unit @ unit.T, index=products, columns=products)
+
+
+def test_benchmark_parity_recomputes_every_id_accepted_at_a_tie(tmp_path: Path) -> None:
+    sales = tie_sales()
+    cosine = dense_cosines(sales)
+    assert cosine.at["a", "c"] == pytest.approx(cosine.at["a", "e"], abs=1e-15)
+    assert cosine.at["a", "y"] == pytest.approx(0.5) and cosine.at["a", "c"] > 0.53
+
+    def table(name: str, lists: dict[str, list[str]], claimed: dict | None = None) -> Path:
+        """Top-k lists; each similarity the true cosine unless `claimed` says otherwise."""
+        claimed = claimed or {}
+        rows = []
+        for product, recs in lists.items():
+            for rank, rec in enumerate(recs, start=1):
+                value = claimed.get((product, rec))
+                rows.append((product, rank, rec, value or float(cosine.at[product, rec])))
+        return write_result(tmp_path / f"{name}.parquet", rows)
+
+    lists = {"a": ["c", "d"], "b": ["c", "d"], "x": ["b", "c"]}
+    reference = table("reference", lists)
+    tie_at = cosine.at["a", "c"]
+
+    # Other ids of the same tie: fine, and every id at a tie was recomputed.
+    swapped = table("swapped", {"a": ["c", "e"], "b": ["d", "e"], "x": ["b", "d"]})
+    assert benchmark.parity(reference, swapped, sales) == (
+        "ok (3 products compared, 8 tied ids recomputed)"
+    )
+    # An id listed at the tied value that is not tied (y's cosine with a is 0.5) ...
+    not_tied = table("not_tied", {**lists, "a": ["c", "y"]}, claimed={("a", "y"): tie_at})
+    result = benchmark.parity(reference, not_tied, sales)
+    assert result.startswith("MISMATCH in 1 of 3 products compared"), result
+    assert "a: y listed at the tied similarity 0.53" in result and "its cosine is 0.5" in result
+    # ... or a product the sales never had: both used to pass as ties.
+    unknown = table("unknown", {**lists, "a": ["c", "zz"]}, claimed={("a", "zz"): tie_at})
+    result = benchmark.parity(reference, unknown, sales)
+    assert result.startswith("MISMATCH in 1 of 3 products compared"), result
+    assert "a: zz listed at the tied similarity" in result and "its cosine is nan" in result
+
+    # A similarity off by more than 1e-9, and another id above the tie, are caught too.
+    off = table("off", lists, claimed={("x", "b"): cosine.at["x", "b"] - 1e-8})
+    assert benchmark.parity(reference, off, sales).startswith("MISMATCH in 1 of 3 products")
+    wrong_id = table(
+        "wrong_id", {**lists, "x": ["a", "c"]}, claimed={("x", "a"): cosine.at["x", "b"]}
+    )
+    result = benchmark.parity(reference, wrong_id, sales)
+    assert result.startswith("MISMATCH in 1 of 3 products compared (first: x: ['b'] vs ['a'])")
+    # And a product listed in one table only.
+    fewer = table("fewer", {"a": ["c", "d"], "b": ["c", "d"]})
+    assert benchmark.parity(reference, fewer, sales).startswith("MISMATCH: 1 products")
 
 
 def test_benchmark_tells_a_full_parse_from_a_partial_one(tmp_path: Path) -> None:
@@ -175,7 +236,7 @@ def test_benchmark_tells_a_full_parse_from_a_partial_one(tmp_path: Path) -> None
 def test_benchmark_runs_and_the_methods_agree(tmp_path: Path) -> None:
     report = tmp_path / "BENCH.md"
     report.write_text(f"intro\n{benchmark.START_MARKER}\nold\n{benchmark.END_MARKER}\noutro\n")
-    result = subprocess.run(
+    result = run_command(
         [
             sys.executable,
             str(PROJECT_DIR / "scripts" / "benchmark.py"),
@@ -185,9 +246,6 @@ def test_benchmark_runs_and_the_methods_agree(tmp_path: Path) -> None:
             f"--data-dir={tmp_path}",
             f"--write={report}",
         ],
-        capture_output=True,
-        text=True,
-        check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     text = report.read_text()

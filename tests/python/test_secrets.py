@@ -10,7 +10,6 @@ secret. Parts whose script does not exist yet are skipped, saying so.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import uuid
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PROJECT_DIR, dbt_env, free_port, s3_client
+from conftest import PROJECT_DIR, dbt_env, free_port, run_command, s3_client
 
 TOKEN = uuid.uuid4().hex[:12]
 S3_SECRETS = {
@@ -55,9 +54,7 @@ def leaks(data: bytes) -> list[str]:
 
 
 def step(run: SecretRun, name: str, command: list[str], env: dict[str, str]) -> int:
-    result = subprocess.run(
-        command, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=False
-    )
+    result = run_command(command, cwd=PROJECT_DIR, env=env)
     run.outputs[name] = result.stdout + result.stderr
     return result.returncode
 
@@ -96,7 +93,12 @@ def secret_run(
         assert code == 0, run.outputs["export"][-3000:]
         unreachable = f"http://127.0.0.1:{free_port()}"
         failing = [*export, "--endpoint-url", unreachable, "--max-attempts", "1", "--timeout", "2"]
-        assert step(run, "export (failing)", failing, env) != 0
+        # It must fail where meant (the unreachable endpoint), not on its arguments.
+        code = step(run, "export (failing)", failing, env)
+        output = run.outputs["export (failing)"]
+        assert code == 1, output[-3000:]
+        assert "export refused: nothing replaced the previous export" in output, output[-3000:]
+        assert unreachable.removeprefix("http://") in output, output[-3000:]
     else:
         run.skipped.append("export: scripts/export.py does not exist yet")
 
@@ -111,7 +113,10 @@ def secret_run(
         assert code == 0, run.outputs["load"][-3000:]
         wrong_port = with_password(f"postgresql://nobody@127.0.0.1:{free_port()}/x", PG_PASSWORD)
         failing = [*load[:-1], wrong_port, "--connect-timeout", "2"]
-        assert step(run, "load (failing)", failing, env) != 0
+        code = step(run, "load (failing)", failing, env)
+        output = run.outputs["load (failing)"]
+        assert code == 1, output[-3000:]  # argparse errors exit 2
+        assert "error: cannot connect to PostgreSQL at" in output, output[-3000:]
     else:
         run.skipped.append("load: scripts/load_postgres.py (or the export) does not exist yet")
     return run

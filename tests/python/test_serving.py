@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import PROJECT_DIR, query, script_module
+from conftest import PROJECT_DIR, query, run_command, script_module
 
 LOADER = PROJECT_DIR / "scripts" / "load_postgres.py"
 EXPORT_SCRIPT = PROJECT_DIR / "scripts" / "export.py"
@@ -82,11 +82,8 @@ def write_export(
 
 
 def run_loader(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return run_command(
         [sys.executable, str(LOADER), *args],
-        capture_output=True,
-        text=True,
-        check=False,
         env=env,
         timeout=300,
     )
@@ -134,7 +131,7 @@ def export_sample(
     sample_build: Path, dest: Path | str, fmt: str, env: dict[str, str] | None = None
 ) -> None:
     """The sample mart exported by the real scripts/export.py."""
-    result = subprocess.run(
+    result = run_command(
         [
             sys.executable,
             str(EXPORT_SCRIPT),
@@ -147,9 +144,6 @@ def export_sample(
             "--format",
             fmt,
         ],
-        capture_output=True,
-        text=True,
-        check=False,
         env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -235,11 +229,8 @@ def test_concurrent_readers_never_see_an_empty_or_mixed_table(
     try:
         time.sleep(0.3)
         started = time.monotonic()
-        loader = subprocess.run(
+        loader = run_command(
             [sys.executable, str(LOADER), "--source", str(second.parent), "--dsn", postgres_dsn],
-            capture_output=True,
-            text=True,
-            check=False,
         )
         finished = time.monotonic()
         time.sleep(0.5)
@@ -622,7 +613,7 @@ def test_load_from_s3_what_export_py_wrote(
 
 def test_serve_demo_shows_the_whole_chain(sample_build: Path) -> None:
     """`make serve-demo` minus its dbt build: export to moto S3, load, query one product."""
-    result = subprocess.run(
+    result = run_command(
         [
             sys.executable,
             str(PROJECT_DIR / "scripts" / "serve_demo.py"),
@@ -631,9 +622,6 @@ def test_serve_demo_shows_the_whole_chain(sample_build: Path) -> None:
             "--product",
             "00001",
         ],
-        capture_output=True,
-        text=True,
-        check=False,
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -652,7 +640,7 @@ def test_serve_demo_shows_the_whole_chain(sample_build: Path) -> None:
 
 def test_serving_latency_reports_percentiles(tmp_path: Path, postgres_dsn: str) -> None:
     load_ok(write_export(tmp_path, synthetic(50, shift=1)).parent, postgres_dsn)
-    result = subprocess.run(
+    result = run_command(
         [
             sys.executable,
             str(PROJECT_DIR / "scripts" / "serving_latency.py"),
@@ -661,9 +649,6 @@ def test_serving_latency_reports_percentiles(tmp_path: Path, postgres_dsn: str) 
             "--queries",
             "300",
         ],
-        capture_output=True,
-        text=True,
-        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert re.match(r"300 lookups .*\(50 products, 250 rows\): p50 [\d.]+ ms", result.stdout)

@@ -15,11 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import PROJECT_DIR, build, generate_sales, query, run_dbt
+from conftest import PROJECT_DIR, build, generate_sales, query, require_component, run_dbt
 from sklearn.metrics.pairwise import cosine_similarity
 
 SEED = PROJECT_DIR / "seeds" / "raw_sales.csv"
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -337,14 +336,13 @@ def test_report_opens_offline_in_headless_chromium(
     names = seed_sales().drop_duplicates("product_id").set_index("product_id")["product_name"]
     assert names[best_seller] in page_html  # names come from the seed
 
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found: install it with `apt-get install chromium`")
+    chromium = require_component("chromium")  # fails under CI=true when missing
     from playwright.sync_api import sync_playwright
 
     problems: list[str] = []
     requests: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
