@@ -44,6 +44,7 @@ class Gate:
     rows: list[tuple]  # ... and what it must return
     severity: str = "fail"  # "warn" for warn-only tests: exit code 0, "Warning in test"
     message: str = ""  # also printed by dbt while it runs the test (minimum_value logs it)
+    dbt_vars: dict | None = None  # vars the test runs with (e.g. a gate that is off by default)
 
 
 GATES = [
@@ -67,8 +68,8 @@ GATES = [
     ),
     Gate(
         "similarity above 1",
-        "assert_similarity_in_unit_interval_and_ordered",
-        "assert_similarity_in_unit_interval_and_ordered",
+        "assert_similarity_within_measure_bounds_and_ordered",
+        "assert_similarity_within_measure_bounds_and_ordered",
         set_on_rank(1, "similarity = 1.5"),
         1,
         "select product_id, recommendation_rank, similarity from {failures}",
@@ -76,8 +77,8 @@ GATES = [
     ),
     Gate(
         "similarity 0",
-        "assert_similarity_in_unit_interval_and_ordered",
-        "assert_similarity_in_unit_interval_and_ordered",
+        "assert_similarity_within_measure_bounds_and_ordered",
+        "assert_similarity_within_measure_bounds_and_ordered",
         set_on_rank(5, "similarity = 0"),
         1,
         "select product_id, recommendation_rank, similarity from {failures}",
@@ -85,12 +86,21 @@ GATES = [
     ),
     Gate(
         "similarity rising with rank",
-        "assert_similarity_in_unit_interval_and_ordered",
-        "assert_similarity_in_unit_interval_and_ordered",
+        "assert_similarity_within_measure_bounds_and_ordered",
+        "assert_similarity_within_measure_bounds_and_ordered",
         set_on_rank(3, "similarity = 0.999"),
         1,
         "select product_id, recommendation_rank, similarity > previous_similarity from {failures}",
         [("00001", 3, True)],
+    ),
+    Gate(
+        "a recommendation scored by another measure",
+        "assert_similarity_within_measure_bounds_and_ordered",
+        "assert_similarity_within_measure_bounds_and_ordered",
+        set_on_rank(4, "similarity_measure = 'lift'"),
+        1,
+        "select product_id, recommendation_rank, similarity_measure from {failures}",
+        [("00001", 4, "lift")],
     ),
     Gate(
         "more than top_k recommendations",
@@ -144,22 +154,47 @@ GATES = [
         [("00001", 2)],
     ),
     Gate(
-        "similarity above the accepted range",
+        "a category rate above 1",
         "accepted_range",
-        "accepted_range_product_recommendations_similarity__False__1_000000001__0",
-        set_on_rank(1, "similarity = 1.5"),
+        "accepted_range_recommendation_validation_same_category_rate__1__0__product_count_0",
+        "update recommendation_validation set same_category_rate = 1.5 where category = 'meat'",
         1,
-        "select product_id, recommendation_rank, similarity from {failures}",
-        [("00001", 1, 1.5)],
+        "select category, same_category_rate from {failures}",
+        [("meat", 1.5)],
     ),
     Gate(
-        "similarity on the excluded bound 0 (inclusive: false)",
+        "a quantity below the inclusive bound 1",
         "accepted_range",
-        "accepted_range_product_recommendations_similarity__False__1_000000001__0",
-        set_on_rank(5, "similarity = 0"),
+        "accepted_range_int_order_product_counts_quantity__1",
+        "update int_order_product_counts set quantity = 0 where rowid = 0",
         1,
-        "select product_id, recommendation_rank, similarity from {failures}",
-        [("00001", 5, 0.0)],
+        "select quantity from {failures}",
+        [(0,)],
+    ),
+    Gate(
+        "a vector norm on the excluded bound 0 (inclusive: false)",
+        "accepted_range",
+        "accepted_range_int_product_vectors_vector_norm__False__0",
+        "update int_product_vectors set vector_norm = 0 where rowid = 0",
+        1,
+        "select vector_norm from {failures}",
+        [(0.0,)],
+    ),
+    Gate(
+        "the lift below min_same_category_lift",
+        "minimum_value",
+        "recommendation_validation_overall_lift_at_least_min_same_category_lift",
+        "update recommendation_validation_overall set same_category_lift = 1.5",
+        1,
+        "select message from {failures}",
+        [
+            (
+                "same_category_lift 1.5 is below min_value 2.0"
+                " (micro_same_category_rate 0.904, chance_same_category_rate 0.0868)",
+            )
+        ],
+        message="minimum_value failed on recommendation_validation_overall: "
+        "same_category_lift 1.5 is below min_value 2.0",
     ),
     Gate(
         "a category below min_category_rate",
@@ -177,6 +212,7 @@ GATES = [
         ],
         message="minimum_value failed on recommendation_validation: category 'meat': "
         "same_category_rate 0.25 is below min_value 0.5",
+        dbt_vars={"min_category_rate": 0.5},
     ),
     Gate(
         "the overall rate below min_same_category_rate",
@@ -188,6 +224,7 @@ GATES = [
         [("micro_same_category_rate 0.6 is below min_value 0.7",)],
         message="minimum_value failed on recommendation_validation_overall: "
         "micro_same_category_rate 0.6 is below min_value 0.7",
+        dbt_vars={"min_same_category_rate": 0.7},
     ),
     Gate(
         "every line rejected",
@@ -264,7 +301,9 @@ def test_gate_fails_on_crafted_input(sample_build: Path, gate_workdir: Path, gat
     with duckdb.connect(str(copy)) as con:
         for statement in gate.tamper.split(";"):
             con.execute(statement)
-    result = run_dbt(["test", "--select", gate.test, "--store-failures"], gate_workdir)
+    result = run_dbt(
+        ["test", "--select", gate.test, "--store-failures"], gate_workdir, dbt_vars=gate.dbt_vars
+    )
     output = result.stdout + result.stderr
 
     warn = gate.severity == "warn"
