@@ -15,7 +15,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import PROJECT_DIR, build, generate_sales, query, require_component, run_dbt
+from conftest import (
+    PROJECT_DIR,
+    build,
+    generate_sales,
+    query,
+    require_component,
+    run_command,
+    run_dbt,
+)
 from sklearn.metrics.pairwise import cosine_similarity
 
 SEED = PROJECT_DIR / "seeds" / "raw_sales.csv"
@@ -305,12 +313,8 @@ def test_sweep_matches_the_tutorial_at_every_threshold(sample_evaluation_build: 
 
 
 def run_report(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(PROJECT_DIR / "scripts" / "report.py"), *args],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        check=False,
+    return run_command(
+        [sys.executable, str(PROJECT_DIR / "scripts" / "report.py"), *args], cwd=PROJECT_DIR
     )
 
 
