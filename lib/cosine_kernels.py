@@ -23,32 +23,63 @@ SCAN_DENSITY = 0.25
 
 
 @nb.njit(**_COMPILE)
-def relabelled_csr(
-    pair_keys, co_keys, counts, label, indptr, indices, data, spare_rows, spare_data
-):
-    """C in CSR over new labels (label[key]), each row's columns ascending.
+def scatter_by_column(pair_keys, co_keys, counts, label, indptr, mirrored, rows, values):
+    """First counting sort: C's entries grouped by column (new labels) into rows/values.
 
-    Two counting sorts, O(entries): by column into (spare_rows, spare_data),
-    then, walking columns in order, by row into (indices, data). indptr must
-    hold the row starts (the cumulative degrees in new labels) on entry.
+    indptr holds the row starts (cumulative degrees in new labels); C is
+    symmetric, so a column's entries number its row's. With mirrored, each
+    (a, b, count) is one unordered pair and stands for both (a, b) and (b, a).
+    Returns False, writing nothing more, if a column would overflow its slot
+    (the keys do not make a symmetric C of those degrees).
     """
     n = indptr.size - 1
-    fill = np.empty(n + 1, dtype=np.int64)
-    fill[:] = indptr  # a symmetric C: column degrees are the row degrees
+    fill = indptr[:n].copy()
     for e in range(pair_keys.size):
+        row = label[pair_keys[e]]
         column = label[co_keys[e]]
-        at = fill[column]
-        spare_rows[at] = label[pair_keys[e]]
-        spare_data[at] = counts[e]
-        fill[column] = at + 1
-    fill[:] = indptr
+        for _ in range(2 if mirrored else 1):
+            at = fill[column]
+            if at >= indptr[column + 1]:
+                return False
+            rows[at] = row
+            values[at] = counts[e]
+            fill[column] = at + 1
+            row, column = column, row
+    return True
+
+
+@nb.njit(**_COMPILE)
+def gather_by_row(indptr, rows, values, indices, data):
+    """Second counting sort: walking columns in order, rows get ascending columns.
+
+    Returns False if a row would overflow its slot (C not symmetric).
+    """
+    n = indptr.size - 1
+    fill = indptr[:n].copy()
     for column in range(n):
         for e in range(indptr[column], indptr[column + 1]):
-            row = spare_rows[e]
+            row = rows[e]
             at = fill[row]
+            if at >= indptr[row + 1]:
+                return False
             indices[at] = column
-            data[at] = spare_data[e]
+            data[at] = values[e]
             fill[row] = at + 1
+    return True
+
+
+@nb.njit(**_COMPILE)
+def row_work(indptr, indices):
+    """Per row, the summed degrees of its co-products: a bound on its multiply-adds."""
+    n = indptr.size - 1
+    work = np.zeros(n, dtype=np.float64)
+    for row in range(n):
+        total = 0
+        for e in range(indptr[row], indptr[row + 1]):
+            k = indices[e]
+            total += indptr[k + 1] - indptr[k]
+        work[row] = total
+    return work
 
 
 @nb.njit(**_COMPILE)

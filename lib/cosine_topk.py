@@ -58,6 +58,12 @@ INT64_SAFE_SQUARED_NORM = 2.0**62
 INT32_MAX = np.iinfo(np.int32).max
 
 
+NOT_SYMMETRIC = (
+    "C must be symmetric (every pair in both directions, once): a product's number of "
+    "co-products differs from the number of products it is a co-product of"
+)
+
+
 def too_large(what):
     return (
         f"pair counts too large for the sparse engine's exact int64 dot products ({what}: "
@@ -66,49 +72,75 @@ def too_large(what):
     )
 
 
-def relabelled_matrix(pair_keys, co_keys, pair_counts, n):
-    """C in CSR with products relabelled by degree, descending (ties by key).
+def check_keys(pair_keys, co_keys, n):
+    if pair_keys.size and (
+        min(pair_keys.min(), co_keys.min()) < 0 or max(pair_keys.max(), co_keys.max()) >= n
+    ):
+        raise ValueError(f"product keys must lie in 0..{n - 1} (one norm per product)")
 
-    Returns (indptr, indices, data, label, keys): label[key] is a product's
-    new label, keys[label] its key. int32 columns and counts.
+
+class RelabelledMatrix:
+    """C in CSR over products relabelled by degree, descending (ties by key).
+
+    Built in two counting sorts (O(entries), each row's columns ascending):
+    `add` groups the given entries by column, `finish` gathers them by row.
+    In between the caller may drop its copy of the entries (what
+    neighbours_from_relations does), so they and the CSR are never all held at
+    once. label[key] is a product's new label, keys[label] its key; columns
+    and counts are int32 (8 bytes per entry).
     """
-    pair_keys = np.asarray(pair_keys)
-    co_keys = np.asarray(co_keys)
-    pair_counts = np.asarray(pair_counts)
-    if pair_keys.size:
-        if min(pair_keys.min(), co_keys.min()) < 0 or max(pair_keys.max(), co_keys.max()) >= n:
-            raise ValueError(f"product keys must lie in 0..{n - 1} (one norm per product)")
-        if pair_counts.min() <= 0:
-            raise ValueError(
-                "pair counts must be positive (C holds only the pairs bought together)"
-            )
+
+    def __init__(self, degrees):
+        n = degrees.size
+        self.keys = np.argsort(-degrees, kind="stable")
+        self.label = np.empty(n, dtype=np.int64)
+        self.label[self.keys] = np.arange(n)
+        self.indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(degrees[self.keys], out=self.indptr[1:])
+        self._rows = np.empty(self.indptr[-1], dtype=np.int32)
+        self._values = np.empty(self.indptr[-1], dtype=np.int32)
+
+    def add(self, pair_keys, co_keys, pair_counts, mirrored):
+        check_keys(pair_keys, co_keys, self.label.size)
+        if pair_keys.size:
+            if pair_counts.min() <= 0:
+                raise ValueError(
+                    "pair counts must be positive (C holds only the pairs bought together)"
+                )
+            if pair_counts.max() > INT32_MAX:
+                raise OverflowError(too_large(f"a pair count of {pair_counts.max():,}"))
+        if not cosine_kernels.scatter_by_column(
+            pair_keys,
+            co_keys,
+            pair_counts,
+            self.label,
+            self.indptr,
+            mirrored,
+            self._rows,
+            self._values,
+        ):
+            raise ValueError(NOT_SYMMETRIC)
+
+    def finish(self):
+        """(indptr, indices, data): C's rows in new labels."""
+        indices = np.empty(self._rows.size, dtype=np.int32)
+        data = np.empty(self._rows.size, dtype=np.int32)
+        if not cosine_kernels.gather_by_row(self.indptr, self._rows, self._values, indices, data):
+            raise ValueError(NOT_SYMMETRIC)
+        self._rows = self._values = None
+        return self.indptr, indices, data
+
+
+def relabelled_matrix(pair_keys, co_keys, pair_counts, n):
+    """RelabelledMatrix of C given in both directions: (indptr, indices, data, label, keys)."""
+    pair_keys, co_keys = np.asarray(pair_keys), np.asarray(co_keys)
+    check_keys(pair_keys, co_keys, n)
     degrees = np.bincount(pair_keys, minlength=n)
     if not np.array_equal(degrees, np.bincount(co_keys, minlength=n)):
-        raise ValueError(
-            "C must be symmetric (every pair in both directions): a product's number of "
-            "co-products differs from the number of products it is a co-product of"
-        )
-    keys = np.argsort(-degrees, kind="stable")
-    label = np.empty(n, dtype=np.int64)
-    label[keys] = np.arange(n)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(degrees[keys], out=indptr[1:])
-    if pair_counts.size and pair_counts.max() > INT32_MAX:
-        raise OverflowError(too_large(f"a pair count of {pair_counts.max():,}"))
-    indices = np.empty(pair_keys.size, dtype=np.int32)
-    data = np.empty(pair_keys.size, dtype=np.int32)
-    cosine_kernels.relabelled_csr(
-        pair_keys,
-        co_keys,
-        pair_counts,
-        label,
-        indptr,
-        indices,
-        data,
-        np.empty(pair_keys.size, dtype=np.int32),
-        np.empty(pair_keys.size, dtype=np.int32),
-    )
-    return indptr, indices, data, label, keys
+        raise ValueError(NOT_SYMMETRIC)
+    matrix = RelabelledMatrix(degrees)
+    matrix.add(pair_keys, co_keys, np.asarray(pair_counts), mirrored=False)
+    return *matrix.finish(), matrix.label, matrix.keys
 
 
 def row_ranges(indptr, indices, parts):
@@ -117,16 +149,12 @@ def row_ranges(indptr, indices, parts):
     Row i's work is at most the summed degrees of its co-products (the
     kernel only walks the part past column i); ranges are cut on that bound.
     """
-    degrees = np.diff(indptr)
-    work = np.zeros(degrees.size, dtype=np.float64)
-    filled = np.flatnonzero(degrees)
-    if filled.size:
-        work[filled] = np.add.reduceat(degrees[indices].astype(np.float64), indptr[filled])
+    work = cosine_kernels.row_work(indptr, indices)
     total = np.cumsum(work)
     if not total.size or total[-1] == 0:
-        return [(0, degrees.size)]
+        return [(0, work.size)]
     cuts = np.searchsorted(total, np.linspace(0, total[-1], parts + 1)[1:-1], side="right")
-    bounds = np.unique(np.r_[0, cuts, degrees.size])
+    bounds = np.unique(np.r_[0, cuts, work.size])
     return list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
 
 
@@ -151,15 +179,24 @@ def neighbours(
     `margin` is ignored (see CANDIDATE_MARGIN).
     """
     del margin
-    top_k = int(top_k)
-    shrinkage = float(shrinkage)
+    top_k, shrinkage = checked_options(top_k, shrinkage)
+    norms = np.asarray(norms, dtype=np.float64)
+    matrix = relabelled_matrix(pair_keys, co_keys, pair_counts, norms.size)
+    return top_k_of_matrix(*matrix, norms, top_k, floor, n_threads, shrinkage)
+
+
+def checked_options(top_k, shrinkage):
+    top_k, shrinkage = int(top_k), float(shrinkage)
     if top_k < 1:
         raise ValueError(f"top_k must be >= 1, got {top_k}")
     if not shrinkage >= 0.0 or not np.isfinite(shrinkage):
         raise ValueError(f"shrinkage must be a finite number >= 0, got {shrinkage}")
-    norms = np.asarray(norms, dtype=np.float64)
+    return top_k, shrinkage
+
+
+def top_k_of_matrix(indptr, indices, data, label, keys, norms, top_k, floor, n_threads, shrinkage):
+    """The search itself, on a RelabelledMatrix: what `neighbours` returns."""
     n = norms.size
-    indptr, indices, data, label, keys = relabelled_matrix(pair_keys, co_keys, pair_counts, n)
     largest = cosine_kernels.largest_squared_norm(indptr, data)
     if largest >= INT64_SAFE_SQUARED_NORM:
         raise OverflowError(too_large(f"a squared norm of {largest:.3g}"))
@@ -221,28 +258,32 @@ def neighbours_from_relations(
 ):
     """`neighbours` on DuckDB relations shaped like int_product_pair_counts / int_product_vectors.
 
-    pair_counts has (product_key, co_product_key, pair_count), vectors
-    (product_key, vector_norm); keys are 0..product_count - 1. The columns
-    come straight into numpy (fetchnumpy: no pandas frame in between), the
-    counts as int32 (their largest checked first, in DuckDB).
+    pair_counts has (product_key, co_product_key, pair_count) in both
+    directions, vectors (product_key, vector_norm); keys are
+    0..product_count - 1. Only the pairs with product_key < co_product_key are
+    fetched (half the rows), straight into numpy (fetchnumpy: no pandas frame
+    in between), as int32 (the largest count is checked first, in DuckDB).
     """
+    top_k, shrinkage = checked_options(top_k, shrinkage)
     largest = pair_counts.aggregate("max(pair_count) as largest").fetchnumpy()["largest"]
     if largest.size and int(largest[0] or 0) > INT32_MAX:
         raise OverflowError(too_large(f"a pair count of {int(largest[0]):,}"))
-    pairs = pair_counts.select(
-        "product_key::integer as product_key, co_product_key::integer as co_product_key, "
-        "pair_count::integer as pair_count"
-    ).fetchnumpy()
     fetched = vectors.select("product_key, vector_norm").fetchnumpy()
     norms = np.zeros(int(product_count), dtype=np.float64)
     norms[np.asarray(fetched["product_key"])] = np.asarray(fetched["vector_norm"])
-    return neighbours(
-        np.asarray(pairs["product_key"]),
-        np.asarray(pairs["co_product_key"]),
-        np.asarray(pairs["pair_count"]),
-        norms,
-        top_k,
-        floor,
-        n_threads,
-        shrinkage=shrinkage,
+    # C is symmetric: fetch each unordered pair once and mirror it while building.
+    pairs = (
+        pair_counts.filter("product_key < co_product_key")
+        .select("product_key::integer as a, co_product_key::integer as b, pair_count::integer as c")
+        .fetchnumpy()
+    )
+    first, second = np.asarray(pairs["a"]), np.asarray(pairs["b"])
+    check_keys(first, second, norms.size)
+    degrees = np.bincount(first, minlength=norms.size) + np.bincount(second, minlength=norms.size)
+    matrix = RelabelledMatrix(degrees)
+    matrix.add(first, second, np.asarray(pairs["c"]), mirrored=True)
+    del pairs, first, second  # the fetched pairs go before the CSR is gathered
+    indptr, indices, data = matrix.finish()
+    return top_k_of_matrix(
+        indptr, indices, data, matrix.label, matrix.keys, norms, top_k, floor, n_threads, shrinkage
     )
