@@ -178,6 +178,13 @@ def neighbours(
     bit, a positive one lowers the score of pairs with small norms.
     `margin` is ignored (see CANDIDATE_MARGIN).
     """
+    # Shrinkage never raises a score above the cosine, even in floating point:
+    # for s >= 0, fl(fl(|a| |b|) + s) >= fl(|a| |b|) (rounding is monotone),
+    # and dot >= 0 divided by a larger positive number rounds to a value no
+    # larger. So shrunk <= cosine <= 1, the floor test keeps its meaning, and
+    # any bound on the cosines of pairs left out of a candidate search (as the
+    # former sparse_dot_topn path proved its cut with) also bounds their
+    # shrunk scores. The kernel needs no such bound: it scores every pair.
     del margin
     top_k, shrinkage = checked_options(top_k, shrinkage)
     norms = np.asarray(norms, dtype=np.float64)
