@@ -245,3 +245,17 @@ def test_from_relations_refuses_counts_beyond_int32_before_fetching() -> None:
             cosine_topk.neighbours_from_relations(
                 con.table("pairs"), con.table("vectors"), 50, 5, 0.0, 0.0, 1
             )
+
+
+@pytest.mark.parametrize("product_count", [0, 3])
+def test_from_relations_without_pairs_gives_no_rows(product_count: int) -> None:
+    # A min_pair_count above every count leaves int_product_pair_counts empty.
+    with duckdb.connect() as con:
+        con.execute(
+            "create table pairs (product_key integer, co_product_key integer, pair_count bigint)"
+        )
+        con.execute("create table vectors (product_key integer, vector_norm double)")
+        (rows, *_), _ = cosine_topk.neighbours_from_relations(
+            con.table("pairs"), con.table("vectors"), product_count, 5, 0.0, 0.0, 2
+        )
+    assert rows.size == 0
