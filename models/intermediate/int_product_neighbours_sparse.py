@@ -1,6 +1,6 @@
 """The "sparse" engine's top-k: the same table as int_product_neighbours, fast.
 
-The numeric work (sparse_dot_topn candidates made exact) is in
+The numeric work (an exact, compiled top-k over C's rows) is in
 lib/cosine_topk.py, shared with the evaluation's and the sweep's fits through
 lib/engine_inputs.py; its docstring explains the method. profiles.yml puts
 lib/ on the path (`module_paths`).

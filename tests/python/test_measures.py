@@ -41,6 +41,7 @@ EVALUATION_MEASURES = [
     {"measure": "asymmetric_cosine", "asymmetric_alpha": 0.2, "similarity_shrinkage": 10},
     {"measure": "rp3beta", "rp3_alpha": 1.0, "rp3_beta": 0.5},
     {"measure": "rp3beta", "rp3_alpha": 0.5, "rp3_beta": 0.8, "similarity_shrinkage": 3},
+    {"measure": "second_order_cosine", "similarity_shrinkage": 3},
 ]
 
 
@@ -136,6 +137,7 @@ def training_and_holdout(duckdb_path: Path, sales: pd.DataFrame) -> tuple[pd.Dat
             "similarity_engine": "sql",
             "similarity_shrinkage": 4,
         },
+        {"similarity_measure": "second_order_cosine", "similarity_shrinkage": 4},
     ],
     ids=[
         "asymmetric_cosine",
@@ -143,6 +145,7 @@ def training_and_holdout(duckdb_path: Path, sales: pd.DataFrame) -> tuple[pd.Dat
         "lift",
         "second-order-sql",
         "second-order-shrunk",
+        "sparse-shrunk",
     ],
 )
 def test_a_build_with_each_measure_matches_numpy(

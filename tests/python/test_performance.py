@@ -47,71 +47,40 @@ def brute_force(c: sp.csr_matrix, norms: np.ndarray, top_k: int, floor: float):
     return out
 
 
-def engine(
-    c: sp.csr_matrix,
-    norms: np.ndarray,
-    top_k: int,
-    floor: float,
-    margin: int = cosine_topk.CANDIDATE_MARGIN,
-):
+def engine(c: sp.csr_matrix, norms: np.ndarray, top_k: int, floor: float):
     coo = c.tocoo()
     (rows, cols, rank, similarity), _ = cosine_topk.neighbours(
-        coo.row, coo.col, coo.data, norms, top_k, floor, 1, margin=margin
+        coo.row, coo.col, coo.data, norms, top_k, floor, 1
     )
     return list(zip(rows.tolist(), cols.tolist(), rank.tolist(), similarity.tolist(), strict=True))
 
 
 @pytest.mark.parametrize(
-    ("high", "top_k", "floor", "margin"),
-    [
-        (2, 5, 0.0, 24),
-        (4, 1, 0.0, 24),
-        (50, 3, 0.2, 24),
-        (2, 40, 0.0, 24),
-        (2, 1, 0.0, 4),  # the margin of the sweep's rank-1 passes
-        (3, 5, 0.0, 0),
-    ],
-    ids=[
-        "ties-everywhere",
-        "top1",
-        "floor",
-        "top_k-beyond-margin",
-        "top1-sweep-margin",
-        "no-margin",
-    ],
+    ("high", "top_k", "floor"),
+    [(2, 5, 0.0), (4, 1, 0.0), (50, 3, 0.2), (2, 40, 0.0), (3, 5, 0.0)],
+    ids=["ties-everywhere", "top1", "floor", "top_k-40", "ties-top5"],
 )
-def test_neighbours_equal_brute_force_bit_for_bit(
-    high: int, top_k: int, floor: float, margin: int
-) -> None:
+def test_neighbours_equal_brute_force_bit_for_bit(high: int, top_k: int, floor: float) -> None:
     c = symmetric_counts(120, 0.08, high, seed=high + top_k)
     norms = np.sqrt(np.asarray(c.multiply(c).sum(axis=1), dtype=np.float64).ravel())
     expected = brute_force(c, norms, top_k, floor)
-    got = engine(c, norms, top_k, floor, margin)
+    got = engine(c, norms, top_k, floor)
     assert sorted(got) == sorted(expected)
 
 
-def test_recovered_dot_products_are_exact_and_fall_back_when_unprovable() -> None:
+def test_dot_products_beyond_float64_exactness_stay_exact() -> None:
+    # Two rows of huge counts: their dot products (~1e17) are beyond what a
+    # float64 cosine could be rounded back from (the former candidate search
+    # recomputed them); the kernel sums them in int64, exactly.
     c = symmetric_counts(60, 0.2, 9, seed=3)
-    # Two rows of huge counts: dot products with them exceed what a float64
-    # cosine can be rounded back from, so they must be recomputed from C.
     c = c.tolil()
     for row in (0, 1):
         c[row, 2:] = 100_000_000
         c[2:, row] = 100_000_000
     c = c.tocsr().astype(np.int64)
     norms = np.sqrt(np.asarray(c.multiply(c).sum(axis=1), dtype=np.float64).ravel())
-    rows, cols = np.nonzero(np.ones(c.shape, dtype=bool))
-    # The reference: the dense integer product, in numpy (int64 cannot overflow here).
-    dense = c.toarray()
-    assert dense.shape[0] * int(dense.max()) ** 2 < 2**63
-    exact = (dense @ dense.T)[rows, cols]
-    # The engine's own fallback agrees with it, and so must the recovery:
-    assert (cosine_topk.exact_dot_products(c, rows, cols) == exact).all()
-    approx = exact.astype(np.float64) / (norms[rows] * norms[cols]) * (1 + 1e-15)
-    degrees = np.diff(c.indptr)
-    recovered = cosine_topk.recovered_dot_products(c, approx, norms, degrees, rows, cols)
-    assert (recovered == exact).all()
-    assert exact.max() > 1e17  # far beyond the provable range: the fallback was needed
+    assert (c @ c.T).max() > 1e17  # far beyond 2**53
+    assert sorted(engine(c, norms, 5, 0.0)) == sorted(brute_force(c, norms, 5, 0.0))
 
 
 def test_rank_one_of_top_k_equals_a_top_one_search() -> None:
