@@ -52,12 +52,21 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {table} is missing. Run `make run` first.", file=sys.stderr)
                 return 1
             print(f"  {label:<45} {value:>12,}")
-        rate = con.execute(
-            "select avg(case when is_same_category then 1.0 else 0.0 end) "
-            "from product_recommendations where recommendation_rank = 1"
-        ).fetchall()[0][0]
-        if rate is not None:
-            print(f"  {'best recommendation in the same category':<45} {rate:>12.1%}")
+        overall = con.execute(
+            "select similarity_measure, similarity_parameters, micro_same_category_rate,"
+            " chance_same_category_rate, same_category_lift from recommendation_validation_overall"
+        ).fetchall()
+        if overall:
+            measure, parameters, rate, chance, lift = overall[0]
+            print(f"  {'similarity measure':<45} {measure} ({parameters})")
+            if rate is not None:
+                print(f"  {'best recommendation in the same category':<45} {rate:>12.1%}")
+            if lift is not None:
+                print(
+                    f"  {'... times what random picks would get':<45} {lift:>11.1f}x"
+                    f" (chance {chance:.1%})"
+                )
+        print("Compare the similarity measures on held-out orders: make evaluate (same VARS).")
         print(
             f"Query it read-only: duckdb.connect('{args.duckdb}', read_only=True) in Python, "
             f"or `duckdb -readonly {args.duckdb}` with the DuckDB CLI (README: Example queries)"
