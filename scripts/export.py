@@ -35,18 +35,22 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import duckdb
-import yaml
+from recommender_io.duckdb_files import (
+    DuckDBFileError,
+    add_duckdb_argument,
+    open_read_only,
+    table_exists,
+)
+from recommender_io.verdict import OVERRIDE_FLAG, Verdict, read_verdict, refusal
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 MART = "product_recommendations"
 VALIDATION_TABLE = "recommendation_validation_overall"
-# dbt tests (and models) whose id or upstream names contain this are "validation".
-VALIDATION_MARKER = "recommendation_validation"
 FORMATS = ("tutorial", "rich")
 TIMESTAMP_FORMAT = "%Y-%m-%d_%H-%M"
 LATEST_NAME = "latest.json"
@@ -86,13 +90,7 @@ class MartData:
     row_count: int
     products_in_catalogue: int | None
     validation: Any
-
-
-def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    rows = con.execute(
-        "select count(*) from information_schema.tables where table_name = ?", [name]
-    ).fetchall()
-    return rows[0][0] > 0
+    verdict: Verdict | None
 
 
 def json_safe(value: Any) -> Any:
@@ -119,18 +117,10 @@ def read_validation(con: duckdb.DuckDBPyConnection) -> Any:
 
 
 def read_mart(duckdb_path: Path) -> MartData:
-    if not duckdb_path.is_file():
-        raise ExportRefused(
-            f"the DuckDB file {duckdb_path} does not exist. Build it first (`make run`), "
-            "or point --duckdb / DUCKDB_PATH at the file dbt built."
-        )
     try:
-        con = duckdb.connect(str(duckdb_path), read_only=True)
-    except duckdb.Error as exc:
-        raise ExportRefused(
-            f"cannot open {duckdb_path} read-only: {exc}. If dbt is building into it, "
-            "wait until it finishes and run the export again."
-        ) from exc
+        con = open_read_only(duckdb_path)
+    except DuckDBFileError as exc:
+        raise ExportRefused(str(exc)) from exc
     with con:
         if not table_exists(con, MART):
             raise ExportRefused(
@@ -155,6 +145,7 @@ def read_mart(duckdb_path: Path) -> MartData:
                 0
             ]
         validation = read_validation(con)
+        verdict = read_verdict(con)
     products: dict[str, list[Recommendation]] = {}
     for product_id, rank, recommended, similarity, pair_count, category, rec_category in rows:
         if product_id is None or recommended is None or rank is None or similarity is None:
@@ -185,85 +176,8 @@ def read_mart(duckdb_path: Path) -> MartData:
         row_count=len(rows),
         products_in_catalogue=products_in_catalogue,
         validation=validation,
+        verdict=verdict,
     )
-
-
-# ------------------------------------------------------------ the last dbt run
-
-
-@dataclass
-class DbtRun:
-    """What target/run_results.json (and manifest.json) say about the last dbt command."""
-
-    run_results_path: Path
-    generated_at: str | None
-    invocation_id: str | None
-    cli_vars: dict[str, Any]
-    checked: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    kind: str = "none"
-
-
-def load_json(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ExportRefused(
-            f"cannot read dbt artifact {path}: {exc}. Rebuild with `make run`, or point "
-            "--target-path / DBT_TARGET_PATH at the target folder of the build you export."
-        ) from exc
-
-
-def read_dbt_run(target_path: Path) -> DbtRun | None:
-    run_results = load_json(target_path / "run_results.json")
-    if run_results is None:
-        return None
-    manifest = load_json(target_path / "manifest.json") or {}
-    nodes = {**manifest.get("nodes", {}), **manifest.get("unit_tests", {})}
-    cli_vars = run_results.get("args", {}).get("vars") or {}
-    if isinstance(cli_vars, str):
-        cli_vars = yaml.safe_load(cli_vars) or {}
-    run = DbtRun(
-        run_results_path=target_path / "run_results.json",
-        generated_at=run_results.get("metadata", {}).get("generated_at"),
-        invocation_id=run_results.get("metadata", {}).get("invocation_id"),
-        cli_vars=dict(cli_vars),
-    )
-    validation: list[tuple[str, str]] = []
-    mart: list[tuple[str, str]] = []
-    for result in run_results.get("results", []):
-        unique_id = result.get("unique_id", "")
-        status = str(result.get("status", ""))
-        upstream = nodes.get(unique_id, {}).get("depends_on", {}).get("nodes", [])
-        names = [unique_id, *upstream]
-        if any(VALIDATION_MARKER in name for name in names):
-            validation.append((unique_id, status))
-        if any(name.split(".")[-1] == MART or f"_{MART}_" in name for name in names):
-            mart.append((unique_id, status))
-    # Validation tests decide once they exist; before that, the mart's own tests do.
-    chosen, run.kind = (validation, "validation") if validation else (mart, MART)
-    for unique_id, status in chosen:
-        run.checked.append(unique_id)
-        is_model = unique_id.startswith("model.")
-        if status in {"fail", "error"} or (is_model and status == "skipped"):
-            run.failed.append(f"{unique_id} ({status})")
-    return run
-
-
-def project_config() -> dict[str, Any]:
-    try:
-        return yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return {}
-
-
-def vars_used(run: DbtRun | None, config: dict[str, Any]) -> dict[str, Any] | str:
-    """dbt_project.yml defaults overlaid by the --vars of the last dbt run, else 'unknown'."""
-    if run is None:
-        return "unknown"
-    return {**(config.get("vars") or {}), **run.cli_vars}
 
 
 # ------------------------------------------------------------------- the files
@@ -685,13 +599,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         epilog=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--duckdb",
-        type=Path,
-        default=Path(os.environ.get("DUCKDB_PATH", "recommender.duckdb")),
-        help="the DuckDB file dbt built, opened read-only (default: $DUCKDB_PATH or "
-        "recommender.duckdb)",
-    )
+    add_duckdb_argument(parser, "the DuckDB file dbt built, opened read-only")
     parser.add_argument(
         "--dest",
         default=os.environ.get("RECOMMENDER_EXPORT_DEST") or "exports/",
@@ -712,16 +620,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="S3-compatible server, e.g. http://127.0.0.1:9000 (default: $AWS_ENDPOINT_URL)",
     )
     parser.add_argument(
-        "--target-path",
-        type=Path,
-        default=Path(os.environ.get("DBT_TARGET_PATH") or "target"),
-        help="dbt's target folder with run_results.json of the build being exported "
-        "(default: $DBT_TARGET_PATH or target)",
-    )
-    parser.add_argument(
-        "--allow-failed-validation",
+        OVERRIDE_FLAG,
         action="store_true",
-        help="export even if the last dbt run's validation tests failed (recorded in the manifest)",
+        help="export even if the build recorded in the database failed (or recorded no verdict);"
+        " said in the manifest",
     )
     parser.add_argument(
         "--timestamp",
@@ -756,29 +658,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def check_validation(run: DbtRun | None, target_path: Path, allow: bool) -> None:
-    if run is None:
-        progress(
-            f"      warning: no {target_path / 'run_results.json'}: cannot check the last dbt "
-            "run's tests (vars recorded as unknown). Export the DuckDB file of a `make run`."
-        )
+def check_verdict(mart: MartData, duckdb_path: Path, allow: bool) -> None:
+    """Refuse a database whose recorded build failed or did not record (unless allowed)."""
+    verdict = mart.verdict
+    if verdict is not None:
+        progress(f"      {verdict.describe()}")
+    problem = refusal(verdict, str(duckdb_path))
+    if problem is None:
         return
-    progress(
-        f"      {len(run.checked)} {run.kind} test(s)/model(s) in {run.run_results_path} "
-        f"(run at {run.generated_at}), {len(run.failed)} failed"
-    )
-    if not run.failed:
-        return
-    listed = ", ".join(run.failed[:5]) + (" ..." if len(run.failed) > 5 else "")
     if allow:
-        progress(f"      warning: exporting despite failed {run.kind} checks: {listed}")
+        progress(f"      warning: exporting anyway ({OVERRIDE_FLAG}): {problem}")
         return
-    raise ExportRefused(
-        f"the last dbt run failed {len(run.failed)} {run.kind} check(s): {listed}. "
-        "Look at the failures (dbt test output, docs/validation.md), fix "
-        "the data or vars and rebuild with `make run`; or pass --allow-failed-validation "
-        "to export anyway."
-    )
+    raise ExportRefused(f"{problem} Or pass {OVERRIDE_FLAG} to export anyway.")
 
 
 @dataclass
@@ -798,11 +689,10 @@ def build_manifest(
     created_at: dt.datetime,
     export_key: str,
     mart: MartData,
-    run: DbtRun | None,
     data: bytes,
 ) -> dict[str, Any]:
     """The manifest; its field names are a contract with the loader (docs/export.md)."""
-    config = project_config()
+    verdict = mart.verdict
     return {
         "created_at": created_at.isoformat(),
         "export_key": export_key,
@@ -815,21 +705,13 @@ def build_manifest(
             if mart.products_in_catalogue is None
             else mart.products_in_catalogue - len(mart.products)
         ),
-        "vars": vars_used(run, config),
+        "vars": verdict.vars if verdict else "unknown",
         "validation": mart.validation,
         "sha256": sha256_hex(data),
         "bytes": len(data),
-        "project_version": str(config.get("version", "unknown")),
-        "dbt_run": None
-        if run is None
-        else {
-            "run_results": str(run.run_results_path.resolve()),
-            "invocation_id": run.invocation_id,
-            "generated_at": run.generated_at,
-            "checked": run.kind,
-            "failed_checks": run.failed,
-            "allowed_failed_validation": bool(run.failed) and args.allow_failed_validation,
-        },
+        "project_version": (verdict.project_version if verdict else None) or "unknown",
+        "build": verdict.to_manifest() if verdict else None,
+        "allowed_failed_validation": verdict is None or not verdict.passed,
     }
 
 
@@ -875,9 +757,8 @@ def export(args: argparse.Namespace) -> None:
     mart = read_mart(args.duckdb)
     progress(f"      {mart.row_count} rows, {len(mart.products)} products with recommendations")
 
-    progress(f"[2/{total}] checking the last dbt run's tests in {args.target_path}")
-    run = read_dbt_run(args.target_path)
-    check_validation(run, args.target_path, args.allow_failed_validation)
+    progress(f"[2/{total}] checking the build's verdict recorded in {args.duckdb}")
+    check_verdict(mart, args.duckdb, args.allow_failed_validation)
 
     progress(f"[3/{total}] checking the destination {args.dest}")
     destination, prefix = parse_destination(args.dest, args.endpoint_url, args)
@@ -894,7 +775,7 @@ def export(args: argparse.Namespace) -> None:
 
     progress(f"[4/{total}] building the {args.format} JSON and its manifest")
     files.data = (tutorial_json if args.format == "tutorial" else rich_json)(mart.products)
-    manifest = build_manifest(args, now, files.export_key, mart, run, files.data)
+    manifest = build_manifest(args, now, files.export_key, mart, files.data)
     files.manifest = dumps(manifest)
     files.latest = dumps(
         {

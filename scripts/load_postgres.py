@@ -42,6 +42,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from recommender_io.verdict import OVERRIDE_FLAG, Verdict, refusal
 
 LIVE = "product_recommendations"
 PREVIOUS = "product_recommendations_previous"
@@ -194,6 +195,11 @@ class Export:
     exported_at: dt.datetime | None
 
     @property
+    def verdict(self) -> Verdict | None:
+        """The verdict of the build it was exported from, as its manifest records it."""
+        return Verdict.from_manifest(self.manifest.get("build"))
+
+    @property
     def columns(self) -> tuple[str, ...]:
         return BASE_COLUMNS + (RICH_FIELDS if self.format == "rich" else ())
 
@@ -282,14 +288,6 @@ def read_export(source: Source, export_name: str | None) -> Export:
                 f"{location} holds {actual} {field_name.replace('_count', 's')} but its manifest "
                 f"says {field_name} {claimed}. Re-run the export."
             )
-    dbt_run = manifest.get("dbt_run")
-    failed = dbt_run.get("failed_checks") if isinstance(dbt_run, dict) else None
-    if failed:
-        print(
-            f"warning: {location} was exported although these dbt checks failed "
-            f"(export.py --allow-failed-validation): {failed}",
-            file=sys.stderr,
-        )
     return Export(
         key=export_key,
         location=location,
@@ -300,6 +298,16 @@ def read_export(source: Source, export_name: str | None) -> Export:
         product_count=product_count,
         exported_at=exported_at,
     )
+
+
+def check_verdict(export: Export, allow: bool) -> None:
+    """Refuse an export whose build failed or recorded no verdict, unless allowed."""
+    problem = refusal(export.verdict, f"the build {export.location} was exported from")
+    if problem is None:
+        return
+    if not allow:
+        raise LoadError(f"{problem} Or pass {OVERRIDE_FLAG} to load it anyway.")
+    print(f"warning: loading anyway ({OVERRIDE_FLAG}): {problem}", file=sys.stderr)
 
 
 def top_k_of(manifest: dict[str, Any]) -> int | None:
@@ -497,6 +505,7 @@ def begin(cur: psycopg.Cursor[Any], schema: str, lock_timeout_s: float) -> None:
                 product_count bigint not null,
                 exported_at timestamptz,
                 project_version text,
+                build_invocation_id text,
                 manifest jsonb not null,
                 loaded_at timestamptz not null default now(),
                 status text not null
@@ -513,6 +522,20 @@ def begin(cur: psycopg.Cursor[Any], schema: str, lock_timeout_s: float) -> None:
             """
         ).format(exports=ident(schema, EXPORTS))
     )
+    # Tables made before exports carried their build's verdict get the column. Asked first:
+    # ALTER locks the table against its readers even when there is nothing to add.
+    cur.execute(
+        "select count(*) from information_schema.columns"
+        " where table_schema = %s and table_name = %s and column_name = 'build_invocation_id'",
+        [schema, EXPORTS],
+    )
+    row = cur.fetchone()
+    if not (row and row[0]):
+        cur.execute(
+            sql.SQL("alter table {} add column build_invocation_id text").format(
+                ident(schema, EXPORTS)
+            )
+        )
 
 
 def export_with_status(cur: psycopg.Cursor[Any], schema: str, status: str) -> dict[str, Any] | None:
@@ -662,8 +685,8 @@ def load(conn: psycopg.Connection[Any], schema: str, export: Export, lock_timeou
         cur.execute(
             sql.SQL(
                 "insert into {} (export_key, source, sha256, format, row_count, product_count, "
-                "exported_at, project_version, manifest, status) "
-                "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'live') returning export_id"
+                "exported_at, project_version, build_invocation_id, manifest, status) "
+                "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'live') returning export_id"
             ).format(exports),
             [
                 export.key,
@@ -674,6 +697,7 @@ def load(conn: psycopg.Connection[Any], schema: str, export: Export, lock_timeou
                 export.product_count,
                 export.exported_at,
                 manifest.get("project_version"),
+                export.verdict.invocation_id if export.verdict else None,
                 psycopg.types.json.Jsonb(manifest),
             ],
         )
@@ -771,6 +795,11 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds the swap may wait for readers to release the live table (default: 5)",
     )
     parser.add_argument("--connect-timeout", type=int, default=10, help="seconds (default: 10)")
+    parser.add_argument(
+        OVERRIDE_FLAG,
+        action="store_true",
+        help="load an export whose build failed or recorded no verdict (a warning says so)",
+    )
     args = parser.parse_args(argv)
     if args.check_only and args.rollback:
         parser.error("--check-only verifies an export; it cannot be combined with --rollback")
@@ -782,6 +811,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.rollback:
             source, named = parse_source(args.source, args.endpoint_url)
             export = read_export(source, args.export or named)
+            check_verdict(export, args.allow_failed_validation)
             if args.check_only:
                 print(
                     f"ok: {export.location} is well-formed: {len(export.rows)} rows for "

@@ -159,7 +159,6 @@ def demo(workdir: Path, product_id: str | None, built: Path | None = None) -> No
     else:
         step(1, f"using the existing build {built} (no dbt build)")
         env["DUCKDB_PATH"] = str(built)
-        env["DBT_TARGET_PATH"] = str(built.parent / "target")
     step(2, "starting a local S3 server (moto) and exporting to it")
     with moto_s3(workdir, env) as endpoint:
         env["AWS_ENDPOINT_URL"] = endpoint
@@ -171,8 +170,6 @@ def demo(workdir: Path, product_id: str | None, built: Path | None = None) -> No
                 "scripts/export.py",
                 "--duckdb",
                 env["DUCKDB_PATH"],
-                "--target-path",
-                env["DBT_TARGET_PATH"],
                 "--dest",
                 source,
                 "--format",
@@ -208,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--duckdb",
         type=Path,
-        help="skip the build: use this DuckDB file dbt built (its target/ must sit beside it)",
+        help="skip the build: use this DuckDB file dbt built (it carries its build's verdict)",
     )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="serve-demo-") as workdir:

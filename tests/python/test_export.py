@@ -195,21 +195,20 @@ def tutorial_json(sales_df: pd.DataFrame) -> bytes:
 
 
 def copy_build(sample_build: Path, folder: Path) -> Path:
-    """A private copy of the sample build (DuckDB file and target/) to modify."""
+    """A private copy of the sample build's DuckDB file (it carries its verdict) to modify."""
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(sample_build, folder / "recommender.duckdb")
-    shutil.copytree(sample_build.parent / "target", folder / "target")
     return folder / "recommender.duckdb"
 
 
 @pytest.fixture(scope="module")
 def sample(sample_build: Path) -> dict[str, str]:
-    """--duckdb and --target-path arguments for the session's sample build."""
-    return {"duckdb": str(sample_build), "target": str(sample_build.parent / "target")}
+    """The --duckdb argument for the session's sample build."""
+    return {"duckdb": str(sample_build)}
 
 
 def sample_args(sample: dict[str, str], dest: str, *extra: str) -> list[str]:
-    return ["--duckdb", sample["duckdb"], "--target-path", sample["target"], "--dest", dest]
+    return ["--duckdb", sample["duckdb"], "--dest", dest]
 
 
 @pytest.fixture
@@ -246,11 +245,10 @@ def test_tutorial_format_byte_for_byte(tmp_path: Path, s3_server: str, bucket: s
         dbt_vars={"sales_path": str(sales_csv)},
         select="+product_recommendations +sales_rejected",
     )
-    target = str(tmp_path / "build" / "target")
     env = export_env(s3_server)
     ok(
         run_export(
-            *["--duckdb", str(duckdb_path), "--target-path", target, "--timestamp", STAMP],
+            *["--duckdb", str(duckdb_path), "--timestamp", STAMP],
             *["--dest", f"s3://{bucket}/tiny/"],
             env=env,
         )
@@ -265,7 +263,7 @@ def test_tutorial_format_byte_for_byte(tmp_path: Path, s3_server: str, bucket: s
     local = tmp_path / "local"
     ok(
         run_export(
-            *["--duckdb", str(duckdb_path), "--target-path", target, "--timestamp", STAMP],
+            *["--duckdb", str(duckdb_path), "--timestamp", STAMP],
             *["--dest", str(local)],
             env=env,
         )
@@ -386,22 +384,21 @@ def test_refusals_leave_previous_export_untouched(
     before = snapshot(client, bucket)
     assert f"recs/recommendations_{STAMP}.json" in before
 
-    def attempt(duckdb_path: Path, target: Path | str, *extra: str) -> str:
-        args = ["--duckdb", str(duckdb_path), "--target-path", str(target), "--dest", dest]
+    def attempt(duckdb_path: Path, *extra: str) -> str:
+        args = ["--duckdb", str(duckdb_path), "--dest", dest]
         return refused(run_export(*args, "--timestamp", LATER, *extra, env=env))
 
-    target = sample["target"]
-    assert "does not exist" in attempt(tmp_path / "missing.duckdb", target)
+    assert "does not exist" in attempt(tmp_path / "missing.duckdb")
 
     no_table = copy_build(sample_build, tmp_path / "no_table")
     with duckdb.connect(str(no_table)) as con:
         con.execute("drop table product_recommendations")
-    assert "table product_recommendations is missing" in attempt(no_table, target)
+    assert "table product_recommendations is missing" in attempt(no_table)
 
     empty = copy_build(sample_build, tmp_path / "empty")
     with duckdb.connect(str(empty)) as con:
         con.execute("delete from product_recommendations")
-    assert "is empty" in attempt(empty, target)
+    assert "is empty" in attempt(empty)
 
     missing_bucket = f"missing-{bucket}"[:63].rstrip("-")
     message = refused(run_export(*sample_args(sample, f"s3://{missing_bucket}/"), env=env))
@@ -416,14 +413,14 @@ def test_refusals_leave_previous_export_untouched(
         dbt_vars={"top_k": 1},
     )
     assert result.returncode != 0, result.stdout[-3000:]
-    message = attempt(failed, failed.parent / "target")
+    message = attempt(failed)
     assert "--allow-failed-validation" in message and "failed" in message
     assert snapshot(client, bucket) == before
 
     # The override exports, and says so in the manifest.
     ok(
         run_export(
-            *["--duckdb", str(failed), "--target-path", str(failed.parent / "target")],
+            *["--duckdb", str(failed)],
             *["--dest", dest, "--timestamp", LATER, "--allow-failed-validation"],
             env=env,
         )
@@ -433,40 +430,13 @@ def test_refusals_leave_previous_export_untouched(
             "Body"
         ].read()
     )
-    assert manifest["dbt_run"]["allowed_failed_validation"] is True
-    assert manifest["dbt_run"]["failed_checks"]
-    assert manifest["vars"]["top_k"] == 1  # the vars of the last run, as recorded by dbt
-
-
-def test_failed_validation_tests_are_what_decide_once_they_exist(
-    sample_build: Path, sample: dict[str, str], tmp_path: Path
-) -> None:
-    """With validation tests in the run, a failing mart test alone does not block."""
-    work = tmp_path / "artifacts"
-    target = work / "target"
-    shutil.copytree(Path(sample["target"]), target)
-    results = json.loads((target / "run_results.json").read_text())
-    template = next(r for r in results["results"] if r["unique_id"].startswith("test."))
-    validation_test = {**template, "unique_id": "test.recommender.recommendation_validation_x"}
-    results["results"].append({**validation_test, "status": "pass"})
-    for result in results["results"]:
-        if "product_recommendations" in result["unique_id"] and result["unique_id"].startswith(
-            "test."
-        ):
-            result["status"] = "fail"
-            break
-    (target / "run_results.json").write_text(json.dumps(results))
-    env = export_env()
-    args = ["--duckdb", sample["duckdb"], "--target-path", str(target), "--dry-run"]
-    ok(run_export(*args, "--dest", str(work / "exports"), env=env))
-    results["results"][-1]["status"] = "fail"
-    (target / "run_results.json").write_text(json.dumps(results))
-    message = refused(run_export(*args, "--dest", str(work / "exports"), env=env))
-    assert "recommendation_validation_x" in message
+    assert manifest["allowed_failed_validation"] is True
+    assert manifest["build"]["failed"] and manifest["build"]["passed"] is False
+    assert manifest["vars"]["top_k"] == 1  # the vars of the latest command, as it recorded them
 
 
 def test_no_arguments_writes_the_local_folder(sample_build: Path, tmp_path: Path) -> None:
-    """`python scripts/export.py` after a build: DUCKDB_PATH + target/ in the working dir."""
+    """`python scripts/export.py` after a build: DUCKDB_PATH, exports/ in the working dir."""
     work = tmp_path / "project"
     copy_build(sample_build, work)
     env = export_env()

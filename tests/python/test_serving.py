@@ -38,6 +38,18 @@ LIVE_DIGEST_SQL = """
 """
 
 
+# What export.py writes for a database whose recorded build passed (recommender_io.verdict).
+PASSED_BUILD = {
+    "invocation_id": "00000000-0000-4000-8000-000000000001",
+    "started_at": "2026-01-01 00:00:00",
+    "command": "build",
+    "finished": True,
+    "nodes_checked": 55,
+    "failed": [],
+    "passed": True,
+}
+
+
 def write_export(
     folder: Path,
     data: dict[str, Any],
@@ -66,6 +78,7 @@ def write_export(
         "validation": {},
         "sha256": sha,
         "project_version": "0.1.0",
+        "build": PASSED_BUILD,
         **manifest_overrides,
     }
     (folder / name).write_bytes(raw)
@@ -140,8 +153,6 @@ def export_sample(
             str(EXPORT_SCRIPT),
             "--duckdb",
             str(sample_build),
-            "--target-path",
-            str(sample_build.parent / "target"),
             "--dest",
             str(dest),
             "--format",
