@@ -38,7 +38,7 @@
 {% macro build_recorded_var_names() %}
     {{- return([
         'sales_path', 'top_k', 'min_pair_count', 'min_similarity', 'similarity_engine',
-        'max_order_lines', 'max_largest_orders_pair_share',
+        'max_order_lines', 'max_largest_orders_pair_share', 'max_rejected_share',
         'min_same_category_rate', 'min_category_rate', 'min_category_products',
         'min_pair_count_sweep',
     ]) -}}

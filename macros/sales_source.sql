@@ -8,19 +8,41 @@
     fix instead of a reader error deep in the build:
     no matching file, an empty (0-byte) file, text that is not UTF-8 (CSV),
     a missing required column, a header without any sales line.
+
+    A CSV's dialect comes from its header, the first line (sales_csv_header),
+    never from DuckDB's sniffer, which a few malformed lines can mislead into
+    reading the file as one column. Lines DuckDB's reader cannot parse (wrong
+    number of fields, an unterminated quote, bytes that are not UTF-8) are
+    kept by the reader itself (store_rejects) and quarantined by staging's
+    post-hook (quarantine_unreadable_sales_lines).
 #}
 {% macro sales_source() %}
     {%- set path = var('sales_path', '') -%}
     {%- if not path -%}
         {{ return(ref('raw_sales')) }}
     {%- endif -%}
-    {%- set reader = sales_file_reader(path) -%}
     {%- if execute -%}
         {%- do check_sales_file(path) -%}
-        {%- do check_sales_columns(reader, path) -%}
-        {%- do check_sales_not_empty(reader, path) -%}
+        {%- set probe = sales_file_reader(path, keep_rejects=false) -%}
+        {%- do check_sales_columns(probe, path) -%}
+        {%- do check_sales_not_empty(probe, path) -%}
     {%- endif -%}
-    {{ return(reader) }}
+    {{ return(sales_file_reader(path, keep_rejects=true)) }}
+{% endmacro %}
+
+
+{#  The column of the reader's output that names each line's file. #}
+{% macro sales_file_column() %}
+    {{- return('sales_source_file') -}}
+{% endmacro %}
+
+
+{#  The file each line came from, as staging records it (the seed: its path). #}
+{% macro sales_file_name() %}
+    {%- if var('sales_path', '') -%}
+        {{ return(sales_file_column()) }}
+    {%- endif -%}
+    {{ return(sales_path_literal('seeds/raw_sales.csv')) }}
 {% endmacro %}
 
 
@@ -56,22 +78,147 @@
 {% endmacro %}
 
 
-{% macro sales_file_reader(path) %}
+{#
+    The reader of the sales file(s), one per engine. keep_rejects: a CSV
+    reader keeps the lines it cannot parse (DuckDB: in temporary tables,
+    sales_rejects_tables()) instead of failing; the probes of the checks
+    skip them instead. Every reader adds each line's file (sales_file_column()).
+#}
+{% macro sales_file_reader(path, keep_rejects=false) %}
+    {{- return(adapter.dispatch('sales_file_reader', 'recommender')(path, keep_rejects)) -}}
+{% endmacro %}
+
+
+{% macro default__sales_file_reader(path, keep_rejects) %}
+    {{ exceptions.raise_compiler_error(
+        "Reading sales_path is not implemented for the " ~ target.type ~ " adapter yet: "
+        ~ "leave sales_path empty (the sample seed), or load the file into a table first."
+    ) }}
+{% endmacro %}
+
+
+{% macro duckdb__sales_file_reader(path, keep_rejects) %}
     {%- set path = path | string -%}
     {%- set quoted = sales_path_literal(path) -%}
     {%- set lowered = path | lower -%}
+    {%- set file_column = "filename = '" ~ sales_file_column() ~ "'" -%}
     {%- if is_single_parquet_file(path) -%}
-        {{ return("read_parquet(" ~ quoted ~ ", file_row_number = true)") }}
+        {{ return("read_parquet(" ~ quoted ~ ", file_row_number = true, " ~ file_column ~ ")") }}
     {%- elif lowered.endswith('.parquet') -%}
-        {{ return("read_parquet(" ~ quoted ~ ")") }}
-    {%- elif lowered.endswith('.csv') or lowered.endswith('.csv.gz') or lowered.endswith('.tsv') -%}
-        {{ return("read_csv(" ~ quoted ~ ", header = true, all_varchar = true)") }}
+        {{ return("read_parquet(" ~ quoted ~ ", " ~ file_column ~ ")") }}
+    {%- elif is_csv_path(path) -%}
+        {{ return(sales_csv_reader(path, keep_rejects)) }}
     {%- else -%}
         {{ exceptions.raise_compiler_error(
             "sales_path '" ~ path ~ "' must end in .csv, .csv.gz, .tsv or .parquet "
             ~ "(a glob such as /data/sales_*.parquet is fine)."
         ) }}
     {%- endif -%}
+{% endmacro %}
+
+
+{% macro is_csv_path(path) %}
+    {%- set lowered = (path | string) | lower -%}
+    {{- return(lowered.endswith('.csv') or lowered.endswith('.csv.gz') or lowered.endswith('.tsv')) -}}
+{% endmacro %}
+
+
+{#  The temporary tables DuckDB's CSV reader keeps rejected lines in (errors, scans). #}
+{% macro sales_rejects_tables() %}
+    {{- return({'errors': 'sales_reject_errors', 'scans': 'sales_reject_scans'}) -}}
+{% endmacro %}
+
+
+{#
+    read_csv with the dialect the header gives (delimiter, column names) and
+    RFC 4180 quoting, nothing sniffed: every line is then parsed the same way
+    and a malformed one is rejected on its own. While dbt parses (no header
+    can be read yet) a plain read_csv stands in; it is never run.
+#}
+{% macro sales_csv_reader(path, keep_rejects) %}
+    {%- set quoted = sales_path_literal(path) -%}
+    {%- if not execute -%}
+        {{ return("read_csv(" ~ quoted ~ ", header = true, all_varchar = true)") }}
+    {%- endif -%}
+    {%- set header = sales_csv_header(path) -%}
+    {%- set columns = [] -%}
+    {%- for name in header.columns -%}
+        {%- do columns.append(sales_path_literal(name) ~ ": 'varchar'") -%}
+    {%- endfor -%}
+    {%- set options = [
+        "auto_detect = false", "header = true",
+        "delim = " ~ sales_path_literal(header.delimiter), "quote = '\"'", "escape = '\"'",
+        "columns = {" ~ columns | join(", ") ~ "}",
+        "filename = '" ~ sales_file_column() ~ "'",
+    ] -%}
+    {%- if keep_rejects -%}
+        {%- set tables = sales_rejects_tables() -%}
+        {%- do options.extend([
+            "store_rejects = true", "rejects_table = '" ~ tables.errors ~ "'",
+            "rejects_scan = '" ~ tables.scans ~ "'",
+        ]) -%}
+    {%- else -%}
+        {%- do options.append("ignore_errors = true") -%}
+    {%- endif -%}
+    {{ return("read_csv(" ~ quoted ~ ", " ~ options | join(", ") ~ ")") }}
+{% endmacro %}
+
+
+{#
+    The header of a CSV (the first line of the first file): its delimiter and
+    column names, read by DuckDB's parser with each usual delimiter in turn
+    (only the first line is read). The delimiter is the one that splits the
+    header into names that include the required columns; when none does, the
+    one that splits it into the most fields, and check_sales_columns names
+    what is missing. Header names are trimmed; a blank or repeated name gets
+    a position suffix so every column has its own name.
+#}
+{% macro sales_csv_header(path) %}
+    {%- set width = 512 -%}
+    {%- set probe_columns = [] -%}
+    {%- for position in range(width) -%}
+        {%- do probe_columns.append("'field_" ~ position ~ "': 'varchar'") -%}
+    {%- endfor -%}
+    {%- set best = {'delimiter': ',', 'columns': [], 'score': -1} -%}
+    {%- for delimiter in [',', ';', '\t', '|'] -%}
+        {%- set first_line = run_query(
+            "select * from read_csv(" ~ sales_path_literal(path) ~ ", auto_detect = false,"
+            ~ " header = false, delim = " ~ sales_path_literal(delimiter)
+            ~ ", quote = '\"', escape = '\"', null_padding = true, parallel = false,"
+            ~ " strict_mode = false, ignore_errors = true,"
+            ~ " columns = {" ~ probe_columns | join(", ") ~ "}) limit 1"
+        ) -%}
+        {%- set fields = [] -%}
+        {%- if first_line.rows -%}
+            {%- for value in first_line.rows[0] -%}
+                {%- do fields.append(value) -%}
+            {%- endfor -%}
+        {%- endif -%}
+        {%- if fields and fields[-1] is not none -%}
+            {{ exceptions.raise_compiler_error(
+                "Sales file '" ~ path ~ "' has a header of more than " ~ (width - 1)
+                ~ " columns; keep order_id, product_id, category (and a few others) and build again."
+            ) }}
+        {%- endif -%}
+        {%- set names = [] -%}
+        {%- for value in fields if value is not none -%}
+            {%- do names.append(value | trim) -%}
+        {%- endfor -%}
+        {%- set lowered = names | map('lower') | list -%}
+        {%- set has_required = 'order_id' in lowered and 'product_id' in lowered
+            and 'category' in lowered -%}
+        {%- set score = (1000 if has_required else 0) + names | length -%}
+        {%- if score > best.score -%}
+            {%- do best.update({'delimiter': delimiter, 'columns': names, 'score': score}) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- set unique_names = [] -%}
+    {%- for name in best.columns -%}
+        {%- set candidate = name if name and (name | lower) not in (unique_names | map('lower') | list)
+            else (name or 'column') ~ '_' ~ loop.index -%}
+        {%- do unique_names.append(candidate) -%}
+    {%- endfor -%}
+    {{ return({'delimiter': best.delimiter, 'columns': unique_names}) }}
 {% endmacro %}
 
 
@@ -177,8 +324,9 @@
     {%- set required = ['order_id', 'product_id', 'category'] -%}
     {%- set described = run_query("describe select * from " ~ reader) -%}
     {%- set found = described.columns[0].values() | map('lower') | list -%}
+    {#- Columns the readers add: each line's file, and its row number in a Parquet file. -#}
+    {%- set found = found | reject('equalto', sales_file_column()) | list -%}
     {%- if is_single_parquet_file(path) -%}
-        {#- The line number read_parquet adds (sales_line_number) is not the file's. -#}
         {%- set found = found | reject('equalto', 'file_row_number') | list -%}
     {%- endif -%}
     {%- set missing = [] -%}
@@ -190,8 +338,8 @@
             "Sales file '" ~ path ~ "' is missing required column(s): " ~ missing | join(', ')
             ~ ". It has: " ~ found | join(', ') ~ ". Rename the columns to order_id, "
             ~ "product_id, category (other columns are ignored) or point sales_path at another "
-            ~ "file. If the names look right, a malformed line (a different number of fields) "
-            ~ "may have hidden the delimiter: check the first lines."
+            ~ "file. The header is the file's first line; its delimiter (comma, semicolon, tab or "
+            ~ "|) is the one that splits it into those names."
         ) }}
     {%- endif -%}
 {% endmacro %}

@@ -10,6 +10,8 @@ lines in the file = lines read = accepted + rejected. The README table
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +25,11 @@ CORPUS = PROJECT_DIR / "tests" / "fixtures" / "bad_input"
 # reconciliation tests (not the validation marts nor the generic tests: other tests cover
 # them, and each dbt build costs seconds).
 SELECT = ["--select", "+product_recommendations +sales_rejected", "--exclude", "test_type:generic"]
-RECONCILE_TESTS = ("assert_sales_lines_reconcile", "assert_some_sales_lines_accepted")
+RECONCILE_TESTS = (
+    "assert_sales_lines_reconcile",
+    "assert_some_sales_lines_accepted",
+    "assert_malformed_lines_within_max_rejected_share",
+)
 SEMICOLON_REASON = 'product_id contains ";", the separator of exported lists'
 
 
@@ -133,6 +139,61 @@ def check_crlf_line_breaks_in_cells(db: Path) -> None:
     ]
 
 
+def malformed(db: Path) -> list[tuple]:
+    return rows(
+        db,
+        "select sales_line_id, rejection_reason, raw_line, rejection_detail, source_file"
+        " from sales_rejected where rejection_reason like 'malformed line:%' order by 1",
+    )
+
+
+def check_malformed_lines(db: Path) -> None:
+    # Each malformed line at its own position (the header is not a line), the raw text kept.
+    found = [
+        (line, reason.removeprefix("malformed line: "), raw)
+        for line, reason, raw, *_ in malformed(db)
+    ]
+    assert found == [
+        (100, "too few fields", "o0025,p03"),
+        (300, "too many fields", "o0075,p04,bakery,extra"),
+        (450, "too many fields", 'o0112,"p05,dairy",x,y'),
+        (604, "unterminated quote", 'o0151,"p06,dairy\n'),
+    ]
+    details = [detail for *_, detail, _ in malformed(db)]
+    assert details[0].startswith("line 101 of the file (the header is line 1): ")
+    assert all(source.endswith("malformed_lines.csv") for *_, source in malformed(db))
+    # The accepted lines around them keep their own positions.
+    lines = (CORPUS / "malformed_lines.csv").read_text().splitlines()[1:]
+    around = rows(
+        db,
+        "select sales_line_id, order_id || ',' || product_id || ',' || category"
+        " from stg_sales__lines where sales_line_id in (99, 101, 299, 301, 603) order by 1",
+    )
+    assert around == [(n, lines[n - 1]) for n in (99, 101, 299, 301, 603)]
+
+
+def check_two_malformed_in_892(db: Path) -> None:
+    # The issue's file: DuckDB's sniffer read it as one column; now two lines are quarantined.
+    found = [(line, raw) for line, _, raw, *_ in malformed(db)]
+    assert found == [(401, "00998,0002"), (701, "00998,0002,food,extra")]
+    assert rows(db, "select count(*) from stg_sales__lines where rejection_reason is null") == [
+        (892,)
+    ]
+
+
+def check_semicolon_delimited(db: Path) -> None:
+    assert rows(db, "select distinct category from int_products order by 1") == [
+        ("bakery",),
+        ("dairy, fresh",),
+    ]
+
+
+def check_one_latin1_line(db: Path) -> None:
+    assert [(line, reason) for line, reason, *_ in malformed(db)] == [
+        (151, "malformed line: not valid UTF-8")
+    ]
+
+
 @dataclass(frozen=True)
 class Case:
     """One corpus file and what must happen to it."""
@@ -206,6 +267,48 @@ CASES = [
         check=check_crlf_line_breaks_in_cells,
     ),
     Case(
+        "malformed_lines.csv",
+        "a few malformed lines (wrong number of fields, a quote left open on the last line)"
+        " among 600: each quarantined at its position with the raw line",
+        rejected={
+            "malformed line: too few fields": 1,
+            "malformed line: too many fields": 2,
+            "malformed line: unterminated quote": 1,
+        },
+        check=check_malformed_lines,
+    ),
+    Case(
+        "two_malformed_in_892.csv",
+        "the issue's file: 892 lines, one of 2 fields and one of 4; no longer read as one column",
+        rejected={"malformed line: too few fields": 1, "malformed line: too many fields": 1},
+        check=check_two_malformed_in_892,
+    ),
+    Case(
+        "semicolon_delimited.csv",
+        "semicolons between fields, commas inside them: the header gives the delimiter",
+        check=check_semicolon_delimited,
+    ),
+    Case(
+        "one_latin1_line.csv.gz",
+        "a gzipped CSV with one line that is not UTF-8: that line quarantined",
+        rejected={"malformed line: not valid UTF-8": 1},
+        check=check_one_latin1_line,
+    ),
+    Case(
+        "mostly_malformed.csv",
+        "most lines malformed: error saying how many, showing the first, where the rest are",
+        error=(
+            "12 of its 20 lines (60.0%) are malformed, more than max_rejected_share 0.01",
+            "sales line 9 (too few fields)",
+            "select * from stg_sales__lines where rejection_reason like 'malformed%'",
+        ),
+    ),
+    Case(
+        "open_quote_swallows.csv",
+        "a quote opened and never closed: the rest of the file is one field; error",
+        error=("a quote is opened and never closed", "sales line 50 (unterminated quote)"),
+    ),
+    Case(
         "header_only.csv",
         "a header and no line: error, nothing built",
         error=("has a header but no sales lines",),
@@ -235,8 +338,12 @@ CASES = [
 
 def lines_in(path: Path) -> int:
     """Sales lines in a CSV file as Python's csv module reads it (header excluded)."""
+    if path.suffix == ".gz":  # one line of it is Latin-1 on purpose: count, do not decode
+        text = gzip.decompress(path.read_bytes()).decode("latin-1")
+        return sum(1 for _ in csv.reader(io.StringIO(text, newline=""))) - 1
     with path.open(newline="", encoding="utf-8") as handle:
-        return sum(1 for _ in csv.reader(handle)) - 1
+        delimiter = ";" if path.name.startswith("semicolon") else ","
+        return sum(1 for _ in csv.reader(handle, delimiter=delimiter)) - 1
 
 
 def test_every_corpus_file_has_a_case() -> None:
@@ -343,4 +450,42 @@ def test_a_csv_too_big_to_check_in_memory_is_left_to_the_reader(tmp_path: Path) 
     assert f"Sales file '{path}' is larger than 256 MiB" in result.stdout
     assert rows(tmp_path / "recommender.duckdb", "select count(*) from stg_sales__lines") == [
         (blocks * 100_000,)
+    ]
+
+
+def test_malformed_lines_in_a_glob_keep_their_positions(tmp_path: Path) -> None:
+    # The same lines split over two files read as one input: every line, accepted or
+    # malformed, has the position it has in the single file (files in name order).
+    lines = (CORPUS / "malformed_lines.csv").read_text().splitlines()
+    header, body = lines[0], lines[1:]
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    (folder / "part_1.csv").write_text("\n".join([header, *body[:200]]) + "\n")
+    (folder / "part_2.csv").write_text("\n".join([header, *body[200:]]) + "\n")
+    positions = "select sales_line_id, rejection_reason, order_id, product_id from stg_sales__lines"
+    results = {}
+    for name, sales_path in (
+        ("single", CORPUS / "malformed_lines.csv"),
+        ("glob", folder / "*.csv"),
+    ):
+        workdir = tmp_path / name
+        result = run_dbt(
+            ["run", "--select", "stg_sales__lines"],
+            workdir,
+            dbt_vars={"sales_path": str(sales_path)},
+        )
+        assert result.returncode == 0, result.stdout[-3000:]
+        results[name] = sorted(rows(workdir / "recommender.duckdb", positions))
+    assert len(results["glob"]) == len(body)
+    assert results["glob"] == results["single"]
+    files = rows(
+        tmp_path / "glob" / "recommender.duckdb",
+        "select sales_line_id, source_file from stg_sales__lines"
+        " where rejection_reason like 'malformed%' order by 1",
+    )
+    assert [(line, Path(source).name) for line, source in files] == [
+        (100, "part_1.csv"),
+        (300, "part_2.csv"),
+        (450, "part_2.csv"),
+        (604, "part_2.csv"),
     ]
