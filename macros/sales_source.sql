@@ -26,6 +26,7 @@
         {%- set probe = sales_file_reader(path, keep_rejects=false) -%}
         {%- do check_sales_columns(probe, path) -%}
         {%- do check_sales_not_empty(probe, path) -%}
+        {%- do report_sales_float_columns(path) -%}
     {%- endif -%}
     {{ return(sales_file_reader(path, keep_rejects=true)) }}
 {% endmacro %}
@@ -37,12 +38,25 @@
 {% endmacro %}
 
 
-{#  The file each line came from, as staging records it (the seed: its path). #}
+{#
+    The file each line came from, as staging records it: for a glob the
+    reader's column; for one file (or the seed) its path as a literal, which
+    DuckDB stores as a constant (the reader's column costs ~2 s at 5M lines).
+#}
 {% macro sales_file_name() %}
-    {%- if var('sales_path', '') -%}
+    {%- set path = var('sales_path', '') | string -%}
+    {%- if not path -%}
+        {{ return(sales_path_literal('seeds/raw_sales.csv')) }}
+    {%- elif is_glob(path) -%}
         {{ return(sales_file_column()) }}
     {%- endif -%}
-    {{ return(sales_path_literal('seeds/raw_sales.csv')) }}
+    {{ return(sales_path_literal(path)) }}
+{% endmacro %}
+
+
+{% macro is_glob(path) %}
+    {%- set path = path | string -%}
+    {{- return('*' in path or '?' in path or '[' in path or '{' in path) -}}
 {% endmacro %}
 
 
@@ -54,9 +68,7 @@
 
 {#  One Parquet file, not a glob: its reader numbers the lines (sales_line_number). #}
 {% macro is_single_parquet_file(path) %}
-    {%- set path = path | string -%}
-    {%- set has_wildcard = '*' in path or '?' in path or '[' in path or '{' in path -%}
-    {{- return((path | lower).endswith('.parquet') and not has_wildcard) -}}
+    {{- return((path | string | lower).endswith('.parquet') and not is_glob(path)) -}}
 {% endmacro %}
 
 
@@ -356,5 +368,87 @@
             "Sales file '" ~ path ~ "' has a header but no sales lines: there is nothing to "
             ~ "recommend from. Check the export that wrote it."
         ) }}
+    {%- endif -%}
+{% endmacro %}
+
+
+{#
+    Ids read from float columns (pandas writes an integer column that has a
+    missing value as float64: 9 becomes 9.0). Decision (docs/decisions/
+    adr-002-float-ids.md): whole numbers up to 2^53 (exact in a float) are
+    written as the integers the user wrote ('9', not '9.0'); any other value
+    of such a column (1.5, 1e20, infinity) is quarantined by staging, since
+    what the user wrote cannot be known. The build says which columns it
+    treated so (sales_source). Text and integer columns are unchanged.
+#}
+{% macro sales_float_columns() %}
+    {%- set path = var('sales_path', '') -%}
+    {%- if not (execute and path) or is_csv_path(path) -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- set described = run_query(
+        "describe select * from " ~ sales_file_reader(path, keep_rejects=false)
+    ) -%}
+    {%- set floats = [] -%}
+    {%- for row in described.rows
+        if (row[0] | lower) in ['order_id', 'product_id', 'category']
+        and (row[1] | upper) in ['FLOAT', 'DOUBLE', 'REAL', 'FLOAT4', 'FLOAT8'] -%}
+        {%- do floats.append(row[0] | lower) -%}
+    {%- endfor -%}
+    {{ return(floats) }}
+{% endmacro %}
+
+
+{#  The largest whole number every smaller one of which a float64 holds exactly. #}
+{% macro exact_float_integer_limit() %}
+    {{- return(9007199254740992) -}}
+{% endmacro %}
+
+
+{% macro is_whole_float(column) %}
+    {{- return(
+        "(isfinite(" ~ column ~ ") and " ~ column ~ " = trunc(" ~ column ~ ") and abs("
+        ~ column ~ ") <= " ~ exact_float_integer_limit() ~ ")"
+    ) -}}
+{% endmacro %}
+
+
+{#  A sales column as text: as read, or, from a float column, the whole number it holds. #}
+{% macro sales_column_text(column) %}
+    {%- if column in sales_float_columns() -%}
+        {{ return(
+            "case when " ~ is_whole_float(column) ~ " then cast(cast(" ~ column ~ " as "
+            ~ dbt.type_bigint() ~ ") as varchar) else cast(" ~ column ~ " as varchar) end"
+        ) }}
+    {%- endif -%}
+    {{ return("cast(" ~ column ~ " as varchar)") }}
+{% endmacro %}
+
+
+{#  Why a line's float id cannot be trusted to be what the user wrote, or null. #}
+{% macro sales_float_column_problem() %}
+    {%- set cases = [] -%}
+    {%- for column in sales_float_columns() -%}
+        {%- do cases.append(
+            "when " ~ column ~ " is not null and not " ~ is_whole_float(column) ~ " then '"
+            ~ column ~ " is not a whole number in a float column (what was written is unknown)'"
+        ) -%}
+    {%- endfor -%}
+    {%- if not cases -%}
+        {{ return("cast(null as varchar)") }}
+    {%- endif -%}
+    {{ return("case " ~ cases | join(" ") ~ " end") }}
+{% endmacro %}
+
+
+{% macro report_sales_float_columns(path) %}
+    {%- set floats = sales_float_columns() -%}
+    {%- if floats -%}
+        {%- do log(
+            "Sales file '" ~ path ~ "': column(s) " ~ floats | join(', ') ~ " are floats (pandas "
+            ~ "writes integer ids with a missing value so): whole numbers are read as the "
+            ~ "integers they hold ('9.0' is '9'); other values are quarantined in sales_rejected. "
+            ~ "Write the ids as text or Int64 to skip this.", info=true
+        ) -%}
     {%- endif -%}
 {% endmacro %}

@@ -13,12 +13,15 @@ import csv
 import gzip
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import pytest
-from conftest import PROJECT_DIR, query, run_dbt
+from conftest import PROJECT_DIR, dbt_env, query, run_dbt
 
 CORPUS = PROJECT_DIR / "tests" / "fixtures" / "bad_input"
 # What a build of a corpus file runs: staging, the pipeline, the quarantine and the
@@ -194,6 +197,37 @@ def check_one_latin1_line(db: Path) -> None:
     ]
 
 
+def check_control_characters(db: Path) -> None:
+    found = rows(db, "select sales_line_id, rejection_reason from sales_rejected order by 1")
+    assert found == [
+        (6, "product_id contains a control character"),  # NUL
+        (7, "product_id contains a control character"),  # tab
+        (8, "category contains a control character"),  # SOH
+        (9, "order_id contains a control character"),  # DEL
+        (10, "product_id contains a control character"),  # U+0085 (C1)
+    ]
+    assert rows(db, "select product_id from int_products order by 1") == [("p1",), ("p2",), ("p3",)]
+
+
+def check_float_ids(db: Path) -> None:
+    # pandas' float64 ids: 9.0 is the 9 the user wrote; 1.5 and 1e20 are not ids anyone wrote.
+    assert rows(db, "select product_id from int_products order by 1") == [("10",), ("7",), ("9",)]
+    assert rows(db, "select distinct order_id from int_order_product_counts order by 1") == [
+        ("1",),
+        ("2",),
+        ("3",),
+    ]
+    float_reason = (
+        "product_id is not a whole number in a float column (what was written is unknown)"
+    )
+    assert rows(db, "select sales_line_id, rejection_reason from sales_rejected order by 1") == [
+        (6, float_reason),
+        (7, "missing product_id"),
+        (8, float_reason),
+        (9, "missing order_id"),
+    ]
+
+
 @dataclass(frozen=True)
 class Case:
     """One corpus file and what must happen to it."""
@@ -209,6 +243,8 @@ class Case:
     select: tuple[str, ...] = ()
     # Warn-severity tests expected to warn.
     warns: tuple[str, ...] = ()
+    # Accepted files: fragments the build's output must contain.
+    output: tuple[str, ...] = ()
 
 
 CASES = [
@@ -309,6 +345,29 @@ CASES = [
         error=("a quote is opened and never closed", "sales line 50 (unterminated quote)"),
     ),
     Case(
+        "control_characters.csv",
+        "NUL, tab, SOH, DEL or a C1 character in an id or category: line quarantined, naming the"
+        " field (PostgreSQL text cannot store NUL)",
+        rejected={
+            "product_id contains a control character": 3,
+            "category contains a control character": 1,
+            "order_id contains a control character": 1,
+        },
+        check=check_control_characters,
+    ),
+    Case(
+        "float_ids.parquet",
+        "ids in float columns (pandas' integer ids with a missing value): whole numbers read as"
+        " integers ('9.0' is '9'), other values quarantined, the build says so",
+        rejected={
+            "product_id is not a whole number in a float column (what was written is unknown)": 2,
+            "missing product_id": 1,
+            "missing order_id": 1,
+        },
+        check=check_float_ids,
+        output=("column(s) order_id, product_id are floats",),
+    ),
+    Case(
         "header_only.csv",
         "a header and no line: error, nothing built",
         error=("has a header but no sales lines",),
@@ -338,6 +397,8 @@ CASES = [
 
 def lines_in(path: Path) -> int:
     """Sales lines in a CSV file as Python's csv module reads it (header excluded)."""
+    if path.suffix == ".parquet":
+        return duckdb.execute("select count(*) from read_parquet(?)", [str(path)]).fetchall()[0][0]
     if path.suffix == ".gz":  # one line of it is Latin-1 on purpose: count, do not decode
         text = gzip.decompress(path.read_bytes()).decode("latin-1")
         return sum(1 for _ in csv.reader(io.StringIO(text, newline=""))) - 1
@@ -381,6 +442,8 @@ def test_accepted_file_builds_and_reconciles(case: Case, tmp_path: Path) -> None
     assert lines_read == lines_in(path), "DuckDB read a different number of lines than the file has"
     assert accepted + sum(n for _, n in rejected) == lines_read
     assert dict(rejected) == case.rejected
+    for fragment in case.output:
+        assert fragment in result.stdout, result.stdout[-3000:]
     if case.check:
         case.check(db)
 
@@ -489,3 +552,104 @@ def test_malformed_lines_in_a_glob_keep_their_positions(tmp_path: Path) -> None:
         (450, "part_2.csv"),
         (604, "part_2.csv"),
     ]
+
+
+def corpus_as_one_file(folder: Path) -> Path:
+    """Every accepted CSV of the corpus in one file, its lines as they were (malformed ones
+    stay malformed); each file's orders kept apart by prefixing its name to the order id."""
+    out = folder / "whole_corpus.csv"
+    with out.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["order_id", "product_id", "category"])
+        for case in CASES:
+            path = CORPUS / case.file
+            if case.error or path.suffix != ".csv":
+                continue
+            delimiter = ";" if path.name.startswith("semicolon") else ","
+            with path.open(newline="", encoding="utf-8") as source:
+                records = list(csv.reader(source, delimiter=delimiter))
+            header = [name.strip().lower() for name in records[0]]
+            picks = [header.index(name) for name in ("order_id", "product_id", "category")]
+            for record in records[1:]:
+                if len(record) != len(header):
+                    writer.writerow(record)  # malformed: as it was
+                    continue
+                order_id, product_id, category = (record[i] for i in picks)
+                if order_id.strip() and order_id.strip().lower() != "null":
+                    order_id = f"{path.stem}/{order_id}"
+                writer.writerow([order_id, product_id, category])
+    return out
+
+
+def export_and_load(db: Path, workdir: Path, dsn: str) -> None:
+    env = {**dbt_env(workdir, db)}
+    for script, args in (
+        (
+            "export.py",
+            ["--duckdb", str(db), "--dest", str(workdir / "exports"), "--format", "rich"],
+        ),
+        ("load_postgres.py", ["--source", str(workdir / "exports"), "--dsn", dsn]),
+    ):
+        result = subprocess.run(
+            [sys.executable, str(PROJECT_DIR / "scripts" / script), *args],
+            cwd=PROJECT_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        assert result.returncode == 0, f"{script}:\n{result.stdout[-2000:]}\n{result.stderr}"
+
+
+def served_matches_the_mart(db: Path, dsn: str) -> list[tuple]:
+    import psycopg
+
+    columns = (
+        "product_id, recommendation_rank, recommended_product_id, pair_count,"
+        " product_category, recommended_category, similarity"
+    )
+    mart = rows(db, f"select {columns} from product_recommendations order by 1, 2")
+    with psycopg.connect(dsn) as con:
+        served = con.execute(f"select {columns} from product_recommendations order by 1, 2")
+        served_rows = [tuple(row) for row in served.fetchall()]
+    assert mart and len(served_rows) == len(mart)
+    assert [row[:-1] for row in served_rows] == [row[:-1] for row in mart]
+    assert all(abs(a[-1] - b[-1]) <= 1e-12 for a, b in zip(served_rows, mart, strict=True))
+    return served_rows
+
+
+def test_an_export_of_the_whole_corpus_loads_into_postgresql(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    sales = corpus_as_one_file(tmp_path)
+    workdir = tmp_path / "csv"
+    # The huge order would take the cosine minutes: max_order_lines leaves its pairs out.
+    dbt_vars = {"sales_path": str(sales), "max_order_lines": 500}
+    result = run_dbt(["build", *SELECT], workdir, dbt_vars=dbt_vars)
+    assert result.returncode == 0, result.stdout[-5000:]
+    db = workdir / "recommender.duckdb"
+    reasons = dict(rows(db, "select rejection_reason, count(*) from sales_rejected group by 1"))
+    assert reasons["product_id contains a control character"] == 3
+    assert reasons["malformed line: too many fields"] == 3
+    export_and_load(db, workdir, postgres_dsn)
+    served = served_matches_the_mart(db, postgres_dsn)
+    served_ids = {value for row in served for value in row[:3] if isinstance(value, str)}
+    assert {'Bob\'s "best" bread', "日本茶", "crème brûlée", "0070", "7"} <= served_ids
+    assert not any(
+        ord(char) < 32 or 127 <= ord(char) < 160
+        for row in served
+        for value in row
+        if isinstance(value, str)
+        for char in value
+    )
+
+    # The float ids, from Parquet, arrive as the integers they were.
+    workdir = tmp_path / "parquet"
+    dbt_vars = {"sales_path": str(CORPUS / "float_ids.parquet")}
+    result = run_dbt(["build", *SELECT], workdir, dbt_vars=dbt_vars)
+    assert result.returncode == 0, result.stdout[-5000:]
+    db = workdir / "recommender.duckdb"
+    export_and_load(db, workdir, postgres_dsn)
+    served = served_matches_the_mart(db, postgres_dsn)
+    assert {row[0] for row in served} == {"7", "9", "10"}
