@@ -37,7 +37,6 @@ from conftest import (
     query,
     run_dbt,
     s3_client,
-    script_module,
 )
 from sklearn.metrics.pairwise import cosine_similarity
 
@@ -137,7 +136,12 @@ def snapshot(client: Any, bucket: str) -> dict[str, bytes]:
 
 
 def folder_snapshot(folder: Path) -> dict[str, bytes]:
-    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+    """Every file of an export folder with its bytes (not latest.json's lock file)."""
+    return {
+        path.name: path.read_bytes()
+        for path in sorted(folder.iterdir())
+        if not path.name.endswith(".lock")
+    }
 
 
 def mart_rows(duckdb_path: Path) -> list[tuple]:
@@ -443,7 +447,7 @@ def test_no_arguments_writes_the_local_folder(sample_build: Path, tmp_path: Path
     env["DUCKDB_PATH"] = str(work / "recommender.duckdb")
     result = ok(run_export(env=env, cwd=work))
     exports = work / "exports"
-    names = sorted(path.name for path in exports.iterdir())
+    names = sorted(folder_snapshot(exports))
     assert len(names) == 3 and names[0] == "latest.json", names
     latest = json.loads((exports / "latest.json").read_text())
     data = (exports / latest["export_key"]).read_bytes()
@@ -677,7 +681,8 @@ def test_conditional_writes_hold_without_the_preflight_check(
 ) -> None:
     """The server-side conditions (If-None-Match, If-Match) and the hard link refuse on
     their own, as when another export writes between our check and our write."""
-    export = script_module("export")
+    from recommender_io import storage
+
     client = s3_client(s3_server)
     client.put_object(Bucket=bucket, Key="taken.json", Body=b"theirs")
     client.put_object(Bucket=bucket, Key="latest.json", Body=b'{"export_key": "old"}')
@@ -685,21 +690,53 @@ def test_conditional_writes_hold_without_the_preflight_check(
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, value)
-        destination = export.S3Bucket(bucket, s3_server, max_attempts=2, timeout=5)
-        assert destination.preflight(["new.json", "latest.json"]) == {"export_key": "old"}
-        with pytest.raises(export.ExportRefused, match="already exists"):
+        destination = storage.S3Bucket(bucket, s3_server, max_attempts=2, timeout=5)
+        assert not destination.exists("new.json")
+        assert destination.read_pointer("latest.json") == b'{"export_key": "old"}'
+        with pytest.raises(storage.KeyExists, match="already exists"):
             destination.put_new("taken.json", b"ours")
         assert client.get_object(Bucket=bucket, Key="taken.json")["Body"].read() == b"theirs"
-        # Another export moves latest.json after our preflight: ours must not clobber it.
+        # Another export moves latest.json after we read it: ours must not clobber it.
         client.put_object(Bucket=bucket, Key="latest.json", Body=b'{"export_key": "other"}')
-        with pytest.raises(export.ExportRefused, match="changed by another export"):
+        with pytest.raises(storage.PointerMoved, match="changed by another export"):
             destination.put_pointer("latest.json", b'{"export_key": "ours"}')
     assert latest_of(client, bucket) == {"export_key": "other"}
 
     folder = tmp_path / "exports"
     folder.mkdir()
     (folder / "taken.json").write_bytes(b"theirs")
-    local = export.LocalFolder(folder, dry_run=False)
-    with pytest.raises(export.ExportRefused, match="already exists"):
+    local = storage.LocalFolder(folder)
+    with pytest.raises(storage.KeyExists, match="already exists"):
         local.put_new("taken.json", b"ours")
     assert folder_snapshot(folder) == {"taken.json": b"theirs"}  # no temp file left
+    assert local.read_pointer("latest.json") is None
+    (folder / "latest.json").write_bytes(b'{"export_key": "other"}')
+    with pytest.raises(storage.PointerMoved, match="changed by another export"):
+        local.put_pointer("latest.json", b'{"export_key": "ours"}')
+    assert (folder / "latest.json").read_bytes() == b'{"export_key": "other"}'
+
+
+@pytest.mark.parametrize("export_format", ["tutorial", "rich"])
+def test_every_file_of_an_export_matches_its_json_schema(
+    sample: dict[str, str], tmp_path: Path, export_format: str
+) -> None:
+    """schemas/*.schema.json are the contract of docs/export.md; what export.py writes fits."""
+    from recommender_io.export_format import schema_problems
+
+    dest = tmp_path / "exports"
+    ok(run_export(*sample_args(sample, str(dest)), "--format", export_format, env=export_env()))
+    latest = json.loads((dest / "latest.json").read_text())
+    manifest = json.loads((dest / latest["manifest_key"]).read_text())
+    data = json.loads((dest / latest["export_key"]).read_text())
+    assert schema_problems(latest, "latest") == []
+    assert schema_problems(manifest, "manifest") == []
+    assert schema_problems(data, f"recommendations.{export_format}") == []
+    # The schemas can fail: what the loader must refuse breaks them.
+    assert schema_problems({**latest, "sha256": "not-hex"}, "latest")
+    assert schema_problems({key: v for key, v in manifest.items() if key != "build"}, "manifest")
+    product = next(iter(data))
+    broken = {**data, f" {product}": data[product], "a;b": data[product]}
+    assert len(schema_problems(broken, f"recommendations.{export_format}")) >= 2
+    if export_format == "rich":
+        item = {**data[product][0], "similarity": 0}
+        assert schema_problems({product: [item]}, "recommendations.rich")

@@ -77,8 +77,10 @@ def write_export(
         "vars": {"top_k": 5},
         "validation": {},
         "sha256": sha,
+        "bytes": len(raw),
         "project_version": "0.1.0",
         "build": PASSED_BUILD,
+        "allowed_failed_validation": False,
         **manifest_overrides,
     }
     (folder / name).write_bytes(raw)
@@ -682,9 +684,10 @@ def test_serving_latency_reports_percentiles(tmp_path: Path, postgres_dsn: str) 
 
 
 def test_validation_reports_every_problem_with_its_product() -> None:
-    loader = script_module("load_postgres")
+    from recommender_io.export_format import rows_from_export
+
     data = {"a": "b;a", "b": "c;c", " c": "a", "d": "", "e": 5}
-    rows, problems = loader.rows_from_export(data, "tutorial", top_k=5)
+    rows, problems = rows_from_export(data, "tutorial", top_k=5)
     assert rows == []
     text = "\n".join(problems)
     assert "product 'a': rank 2 recommends the product itself" in text
@@ -692,5 +695,5 @@ def test_validation_reports_every_problem_with_its_product() -> None:
     assert "leading or trailing whitespace" in text
     assert "product 'd': rank 1: the recommended id is empty" in text
     assert "product 'e': value is int" in text
-    rows, problems = loader.rows_from_export({"a": "b;c;d"}, "tutorial", top_k=2)
+    rows, problems = rows_from_export({"a": "b;c;d"}, "tutorial", top_k=2)
     assert "more than top_k=2" in problems[0]
