@@ -397,6 +397,51 @@ def lock_problem(exc: psycopg.Error) -> str:
     return ""
 
 
+def connection_lost(
+    dsn: str, args: argparse.Namespace, export: Export | None, exc: psycopg.Error
+) -> str:
+    """What to tell when the connection broke mid-load (a server restart, the network).
+
+    The transaction either committed or did not: asked again on a new connection (for up
+    to --reconnect-wait seconds) rather than guessed, so the message says which export
+    is live.
+    """
+    cause = redact(str(exc).strip(), dsn).rstrip(".")
+    lost = f"error: lost the connection to PostgreSQL at {describe_dsn(dsn)} during the load "
+    lost += f"({cause})."
+    deadline = time.monotonic() + args.reconnect_wait
+    while True:
+        try:
+            with (
+                psycopg.connect(dsn, connect_timeout=args.connect_timeout) as conn,
+                conn.cursor() as cur,
+            ):
+                live = (
+                    export_with_status(cur, args.schema, "live")
+                    if table_exists(cur, args.schema, EXPORTS)
+                    else None
+                )
+            break
+        except psycopg.Error:
+            if time.monotonic() > deadline:
+                return (
+                    f"{lost} The server is not back after {args.reconnect_wait:g} s, so which "
+                    "export is live is unknown: check recommendation_exports when it is, and "
+                    "run the load again (it is a no-op if it had committed)."
+                )
+            time.sleep(1)
+    if export is not None and live is not None and live["sha256"] == export.sha256:
+        return (
+            f"{lost} It had committed: {export.location} is live (export {live['export_id']}); "
+            "nothing more to do."
+        )
+    was = f"export {live['export_id']} ({live['source']})" if live else "no export"
+    return (
+        f"{lost} It was rolled back: the live table is unchanged, still {was}. Run the load "
+        "again once the server is up."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -444,6 +489,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--connect-timeout", type=int, default=10, help="seconds (default: 10)")
     parser.add_argument(
+        "--reconnect-wait",
+        type=float,
+        default=30.0,
+        help="after losing the connection mid-load, seconds to wait for the server to find "
+        "out whether the load committed (default: 30)",
+    )
+    parser.add_argument(
         OVERRIDE_FLAG,
         action="store_true",
         help="load an export whose build failed or recorded no verdict (a warning says so)",
@@ -467,10 +519,16 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 return 0
         with connect(dsn, args.connect_timeout) as conn:
-            if export is None:
-                message = rollback(conn, args.schema, args.lock_timeout)
-            else:
-                message = load(conn, args.schema, export, args.lock_timeout)
+            try:
+                if export is None:
+                    message = rollback(conn, args.schema, args.lock_timeout)
+                else:
+                    message = load(conn, args.schema, export, args.lock_timeout)
+            except psycopg.OperationalError as exc:
+                if not conn.broken:
+                    raise
+                print(connection_lost(dsn, args, export, exc), file=sys.stderr)
+                return 1
     except (LoadError, StorageError, ExportFormatError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
