@@ -6,7 +6,9 @@
     python scripts/load_postgres.py --rollback                         # previous export live again
 
 Reads the export JSON (by default the one `latest.json` in --source points to)
-and its manifest, checks the sha256 and every product and rank, then in ONE
+and its manifest, checks the sha256, the JSON schemas and every product and
+rank, refuses an export whose build did not pass (the verdict its manifest
+carries; --allow-failed-validation overrides), then in ONE
 transaction: creates a new table, COPYs the rows in, adds the primary key and
 an index, and swaps it in place of the live `product_recommendations` table.
 Readers keep seeing the previous version until the swap commits; the swap is
