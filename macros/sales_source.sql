@@ -8,19 +8,55 @@
     fix instead of a reader error deep in the build:
     no matching file, an empty (0-byte) file, text that is not UTF-8 (CSV),
     a missing required column, a header without any sales line.
+
+    A CSV's dialect comes from its header, the first line (sales_csv_header),
+    never from DuckDB's sniffer, which a few malformed lines can mislead into
+    reading the file as one column. Lines DuckDB's reader cannot parse (wrong
+    number of fields, an unterminated quote, bytes that are not UTF-8) are
+    kept by the reader itself (store_rejects) and quarantined by staging's
+    post-hook (quarantine_unreadable_sales_lines).
 #}
 {% macro sales_source() %}
     {%- set path = var('sales_path', '') -%}
     {%- if not path -%}
         {{ return(ref('raw_sales')) }}
     {%- endif -%}
-    {%- set reader = sales_file_reader(path) -%}
     {%- if execute -%}
         {%- do check_sales_file(path) -%}
-        {%- do check_sales_columns(reader, path) -%}
-        {%- do check_sales_not_empty(reader, path) -%}
+        {%- set probe = sales_file_reader(path, keep_rejects=false) -%}
+        {%- do check_sales_columns(probe, path) -%}
+        {%- do check_sales_not_empty(probe, path) -%}
+        {%- do report_sales_float_columns(path) -%}
     {%- endif -%}
-    {{ return(reader) }}
+    {{ return(sales_file_reader(path, keep_rejects=true)) }}
+{% endmacro %}
+
+
+{#  The column of the reader's output that names each line's file. #}
+{% macro sales_file_column() %}
+    {{- return('sales_source_file') -}}
+{% endmacro %}
+
+
+{#
+    The file each line came from, as staging records it: for a glob the
+    reader's column; for one file (or the seed) its path as a literal, which
+    DuckDB stores as a constant (the reader's column costs ~2 s at 5M lines).
+#}
+{% macro sales_file_name() %}
+    {%- set path = var('sales_path', '') | string -%}
+    {%- if not path -%}
+        {{ return(sales_path_literal('seeds/raw_sales.csv')) }}
+    {%- elif is_glob(path) -%}
+        {{ return(sales_file_column()) }}
+    {%- endif -%}
+    {{ return(sales_path_literal(path)) }}
+{% endmacro %}
+
+
+{% macro is_glob(path) %}
+    {%- set path = path | string -%}
+    {{- return('*' in path or '?' in path or '[' in path or '{' in path) -}}
 {% endmacro %}
 
 
@@ -32,9 +68,7 @@
 
 {#  One Parquet file, not a glob: its reader numbers the lines (sales_line_number). #}
 {% macro is_single_parquet_file(path) %}
-    {%- set path = path | string -%}
-    {%- set has_wildcard = '*' in path or '?' in path or '[' in path or '{' in path -%}
-    {{- return((path | lower).endswith('.parquet') and not has_wildcard) -}}
+    {{- return((path | string | lower).endswith('.parquet') and not is_glob(path)) -}}
 {% endmacro %}
 
 
@@ -56,22 +90,147 @@
 {% endmacro %}
 
 
-{% macro sales_file_reader(path) %}
+{#
+    The reader of the sales file(s), one per engine. keep_rejects: a CSV
+    reader keeps the lines it cannot parse (DuckDB: in temporary tables,
+    sales_rejects_tables()) instead of failing; the probes of the checks
+    skip them instead. Every reader adds each line's file (sales_file_column()).
+#}
+{% macro sales_file_reader(path, keep_rejects=false) %}
+    {{- return(adapter.dispatch('sales_file_reader', 'recommender')(path, keep_rejects)) -}}
+{% endmacro %}
+
+
+{% macro default__sales_file_reader(path, keep_rejects) %}
+    {{ exceptions.raise_compiler_error(
+        "Reading sales_path is not implemented for the " ~ target.type ~ " adapter yet: "
+        ~ "leave sales_path empty (the sample seed), or load the file into a table first."
+    ) }}
+{% endmacro %}
+
+
+{% macro duckdb__sales_file_reader(path, keep_rejects) %}
     {%- set path = path | string -%}
     {%- set quoted = sales_path_literal(path) -%}
     {%- set lowered = path | lower -%}
+    {%- set file_column = "filename = '" ~ sales_file_column() ~ "'" -%}
     {%- if is_single_parquet_file(path) -%}
-        {{ return("read_parquet(" ~ quoted ~ ", file_row_number = true)") }}
+        {{ return("read_parquet(" ~ quoted ~ ", file_row_number = true, " ~ file_column ~ ")") }}
     {%- elif lowered.endswith('.parquet') -%}
-        {{ return("read_parquet(" ~ quoted ~ ")") }}
-    {%- elif lowered.endswith('.csv') or lowered.endswith('.csv.gz') or lowered.endswith('.tsv') -%}
-        {{ return("read_csv(" ~ quoted ~ ", header = true, all_varchar = true)") }}
+        {{ return("read_parquet(" ~ quoted ~ ", " ~ file_column ~ ")") }}
+    {%- elif is_csv_path(path) -%}
+        {{ return(sales_csv_reader(path, keep_rejects)) }}
     {%- else -%}
         {{ exceptions.raise_compiler_error(
             "sales_path '" ~ path ~ "' must end in .csv, .csv.gz, .tsv or .parquet "
             ~ "(a glob such as /data/sales_*.parquet is fine)."
         ) }}
     {%- endif -%}
+{% endmacro %}
+
+
+{% macro is_csv_path(path) %}
+    {%- set lowered = (path | string) | lower -%}
+    {{- return(lowered.endswith('.csv') or lowered.endswith('.csv.gz') or lowered.endswith('.tsv')) -}}
+{% endmacro %}
+
+
+{#  The temporary tables DuckDB's CSV reader keeps rejected lines in (errors, scans). #}
+{% macro sales_rejects_tables() %}
+    {{- return({'errors': 'sales_reject_errors', 'scans': 'sales_reject_scans'}) -}}
+{% endmacro %}
+
+
+{#
+    read_csv with the dialect the header gives (delimiter, column names) and
+    RFC 4180 quoting, nothing sniffed: every line is then parsed the same way
+    and a malformed one is rejected on its own. While dbt parses (no header
+    can be read yet) a plain read_csv stands in; it is never run.
+#}
+{% macro sales_csv_reader(path, keep_rejects) %}
+    {%- set quoted = sales_path_literal(path) -%}
+    {%- if not execute -%}
+        {{ return("read_csv(" ~ quoted ~ ", header = true, all_varchar = true)") }}
+    {%- endif -%}
+    {%- set header = sales_csv_header(path) -%}
+    {%- set columns = [] -%}
+    {%- for name in header.columns -%}
+        {%- do columns.append(sales_path_literal(name) ~ ": 'varchar'") -%}
+    {%- endfor -%}
+    {%- set options = [
+        "auto_detect = false", "header = true",
+        "delim = " ~ sales_path_literal(header.delimiter), "quote = '\"'", "escape = '\"'",
+        "columns = {" ~ columns | join(", ") ~ "}",
+        "filename = '" ~ sales_file_column() ~ "'",
+    ] -%}
+    {%- if keep_rejects -%}
+        {%- set tables = sales_rejects_tables() -%}
+        {%- do options.extend([
+            "store_rejects = true", "rejects_table = '" ~ tables.errors ~ "'",
+            "rejects_scan = '" ~ tables.scans ~ "'",
+        ]) -%}
+    {%- else -%}
+        {%- do options.append("ignore_errors = true") -%}
+    {%- endif -%}
+    {{ return("read_csv(" ~ quoted ~ ", " ~ options | join(", ") ~ ")") }}
+{% endmacro %}
+
+
+{#
+    The header of a CSV (the first line of the first file): its delimiter and
+    column names, read by DuckDB's parser with each usual delimiter in turn
+    (only the first line is read). The delimiter is the one that splits the
+    header into names that include the required columns; when none does, the
+    one that splits it into the most fields, and check_sales_columns names
+    what is missing. Header names are trimmed; a blank or repeated name gets
+    a position suffix so every column has its own name.
+#}
+{% macro sales_csv_header(path) %}
+    {%- set width = 512 -%}
+    {%- set probe_columns = [] -%}
+    {%- for position in range(width) -%}
+        {%- do probe_columns.append("'field_" ~ position ~ "': 'varchar'") -%}
+    {%- endfor -%}
+    {%- set best = {'delimiter': ',', 'columns': [], 'score': -1} -%}
+    {%- for delimiter in [',', ';', '\t', '|'] -%}
+        {%- set first_line = run_query(
+            "select * from read_csv(" ~ sales_path_literal(path) ~ ", auto_detect = false,"
+            ~ " header = false, delim = " ~ sales_path_literal(delimiter)
+            ~ ", quote = '\"', escape = '\"', null_padding = true, parallel = false,"
+            ~ " strict_mode = false, ignore_errors = true,"
+            ~ " columns = {" ~ probe_columns | join(", ") ~ "}) limit 1"
+        ) -%}
+        {%- set fields = [] -%}
+        {%- if first_line.rows -%}
+            {%- for value in first_line.rows[0] -%}
+                {%- do fields.append(value) -%}
+            {%- endfor -%}
+        {%- endif -%}
+        {%- if fields and fields[-1] is not none -%}
+            {{ exceptions.raise_compiler_error(
+                "Sales file '" ~ path ~ "' has a header of more than " ~ (width - 1)
+                ~ " columns; keep order_id, product_id, category (and a few others) and build again."
+            ) }}
+        {%- endif -%}
+        {%- set names = [] -%}
+        {%- for value in fields if value is not none -%}
+            {%- do names.append(value | trim) -%}
+        {%- endfor -%}
+        {%- set lowered = names | map('lower') | list -%}
+        {%- set has_required = 'order_id' in lowered and 'product_id' in lowered
+            and 'category' in lowered -%}
+        {%- set score = (1000 if has_required else 0) + names | length -%}
+        {%- if score > best.score -%}
+            {%- do best.update({'delimiter': delimiter, 'columns': names, 'score': score}) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- set unique_names = [] -%}
+    {%- for name in best.columns -%}
+        {%- set candidate = name if name and (name | lower) not in (unique_names | map('lower') | list)
+            else (name or 'column') ~ '_' ~ loop.index -%}
+        {%- do unique_names.append(candidate) -%}
+    {%- endfor -%}
+    {{ return({'delimiter': best.delimiter, 'columns': unique_names}) }}
 {% endmacro %}
 
 
@@ -177,8 +336,9 @@
     {%- set required = ['order_id', 'product_id', 'category'] -%}
     {%- set described = run_query("describe select * from " ~ reader) -%}
     {%- set found = described.columns[0].values() | map('lower') | list -%}
+    {#- Columns the readers add: each line's file, and its row number in a Parquet file. -#}
+    {%- set found = found | reject('equalto', sales_file_column()) | list -%}
     {%- if is_single_parquet_file(path) -%}
-        {#- The line number read_parquet adds (sales_line_number) is not the file's. -#}
         {%- set found = found | reject('equalto', 'file_row_number') | list -%}
     {%- endif -%}
     {%- set missing = [] -%}
@@ -190,8 +350,8 @@
             "Sales file '" ~ path ~ "' is missing required column(s): " ~ missing | join(', ')
             ~ ". It has: " ~ found | join(', ') ~ ". Rename the columns to order_id, "
             ~ "product_id, category (other columns are ignored) or point sales_path at another "
-            ~ "file. If the names look right, a malformed line (a different number of fields) "
-            ~ "may have hidden the delimiter: check the first lines."
+            ~ "file. The header is the file's first line; its delimiter (comma, semicolon, tab or "
+            ~ "|) is the one that splits it into those names."
         ) }}
     {%- endif -%}
 {% endmacro %}
@@ -208,5 +368,87 @@
             "Sales file '" ~ path ~ "' has a header but no sales lines: there is nothing to "
             ~ "recommend from. Check the export that wrote it."
         ) }}
+    {%- endif -%}
+{% endmacro %}
+
+
+{#
+    Ids read from float columns (pandas writes an integer column that has a
+    missing value as float64: 9 becomes 9.0). Decision (docs/decisions/
+    adr-002-float-ids.md): whole numbers up to 2^53 (exact in a float) are
+    written as the integers the user wrote ('9', not '9.0'); any other value
+    of such a column (1.5, 1e20, infinity) is quarantined by staging, since
+    what the user wrote cannot be known. The build says which columns it
+    treated so (sales_source). Text and integer columns are unchanged.
+#}
+{% macro sales_float_columns() %}
+    {%- set path = var('sales_path', '') -%}
+    {%- if not (execute and path) or is_csv_path(path) -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- set described = run_query(
+        "describe select * from " ~ sales_file_reader(path, keep_rejects=false)
+    ) -%}
+    {%- set floats = [] -%}
+    {%- for row in described.rows
+        if (row[0] | lower) in ['order_id', 'product_id', 'category']
+        and (row[1] | upper) in ['FLOAT', 'DOUBLE', 'REAL', 'FLOAT4', 'FLOAT8'] -%}
+        {%- do floats.append(row[0] | lower) -%}
+    {%- endfor -%}
+    {{ return(floats) }}
+{% endmacro %}
+
+
+{#  The largest whole number every smaller one of which a float64 holds exactly. #}
+{% macro exact_float_integer_limit() %}
+    {{- return(9007199254740992) -}}
+{% endmacro %}
+
+
+{% macro is_whole_float(column) %}
+    {{- return(
+        "(isfinite(" ~ column ~ ") and " ~ column ~ " = trunc(" ~ column ~ ") and abs("
+        ~ column ~ ") <= " ~ exact_float_integer_limit() ~ ")"
+    ) -}}
+{% endmacro %}
+
+
+{#  A sales column as text: as read, or, from a float column, the whole number it holds. #}
+{% macro sales_column_text(column) %}
+    {%- if column in sales_float_columns() -%}
+        {{ return(
+            "case when " ~ is_whole_float(column) ~ " then cast(cast(" ~ column ~ " as "
+            ~ dbt.type_bigint() ~ ") as varchar) else cast(" ~ column ~ " as varchar) end"
+        ) }}
+    {%- endif -%}
+    {{ return("cast(" ~ column ~ " as varchar)") }}
+{% endmacro %}
+
+
+{#  Why a line's float id cannot be trusted to be what the user wrote, or null. #}
+{% macro sales_float_column_problem() %}
+    {%- set cases = [] -%}
+    {%- for column in sales_float_columns() -%}
+        {%- do cases.append(
+            "when " ~ column ~ " is not null and not " ~ is_whole_float(column) ~ " then '"
+            ~ column ~ " is not a whole number in a float column (what was written is unknown)'"
+        ) -%}
+    {%- endfor -%}
+    {%- if not cases -%}
+        {{ return("cast(null as varchar)") }}
+    {%- endif -%}
+    {{ return("case " ~ cases | join(" ") ~ " end") }}
+{% endmacro %}
+
+
+{% macro report_sales_float_columns(path) %}
+    {%- set floats = sales_float_columns() -%}
+    {%- if floats -%}
+        {%- do log(
+            "Sales file '" ~ path ~ "': column(s) " ~ floats | join(', ') ~ " are floats (pandas "
+            ~ "writes integer ids with a missing value so): whole numbers are read as the "
+            ~ "integers they hold ('9.0' is '9'); other values are quarantined in sales_rejected. "
+            ~ "Write the ids as text or Int64 to skip this.", info=true
+        ) -%}
     {%- endif -%}
 {% endmacro %}

@@ -22,6 +22,7 @@
     {%- do check_integer_var(problems, 'max_order_lines', 0, none) -%}
     {%- do check_number_var(problems, 'max_largest_orders_pair_share', 0, 1) -%}
     {%- do check_number_var(problems, 'min_same_category_lift', 0, none) -%}
+    {%- do check_number_var(problems, 'max_rejected_share', 0, 1) -%}
     {%- do check_number_var(problems, 'min_same_category_rate', 0, 1) -%}
     {%- do check_number_var(problems, 'min_category_rate', 0, 1) -%}
     {%- do check_integer_var(problems, 'min_category_products', 0, none) -%}

@@ -57,6 +57,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import psutil
+from recommender_io.duckdb_files import file_reader as duckdb_reader
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 DATASETS_DIR = PROJECT_DIR.parent / "shared" / "datasets"
@@ -293,13 +294,6 @@ def tutorial_memory_needed(sales: Path) -> tuple[int, int, int]:
     # at its peak (unstack, fillna, drop); then C, its cosine and a copy.
     needed = 3 * orders * products * 8 + 4 * products * products * 8
     return needed, orders, products
-
-
-def duckdb_reader(path: Path) -> str:
-    quoted = "'" + str(path).replace("'", "''") + "'"
-    if path.suffix == ".parquet":
-        return f"read_parquet({quoted})"
-    return f"read_csv({quoted}, header = true, all_varchar = true)"
 
 
 def run_dbt(

@@ -40,6 +40,7 @@ from pathlib import Path
 from types import FrameType
 
 import duckdb
+from recommender_io.duckdb_files import default_duckdb_path
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 BUILDING_SUFFIX = ".building"
@@ -244,7 +245,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     )
     parser.add_argument(
         "--duckdb",
-        default=os.environ.get("DUCKDB_PATH", "recommender.duckdb"),
+        default=str(default_duckdb_path()),
         help="the database to replace (default: $DUCKDB_PATH or recommender.duckdb)",
     )
     parser.add_argument(

@@ -25,42 +25,49 @@ examples:
 from __future__ import annotations
 
 import argparse
-import base64
 import datetime as dt
 import decimal
-import hashlib
 import json
 import os
 import re
 import sys
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import duckdb
-import yaml
+from recommender_io.duckdb_files import (
+    DuckDBFileError,
+    add_duckdb_argument,
+    open_read_only,
+    table_exists,
+)
+from recommender_io.export_format import (
+    FORMATS,
+    SEPARATOR,
+    TIMESTAMP_FORMAT,
+    ExportFormatError,
+    check_schema,
+    dumps,
+    export_names,
+)
+from recommender_io.storage import (
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_TIMEOUT_S,
+    Location,
+    StorageError,
+    Store,
+    open_location,
+    sha256_hex,
+)
+from recommender_io.verdict import OVERRIDE_FLAG, Verdict, read_verdict, refusal
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
 MART = "product_recommendations"
 VALIDATION_TABLE = "recommendation_validation_overall"
-# dbt tests (and models) whose id or upstream names contain this are "validation".
-VALIDATION_MARKER = "recommendation_validation"
-FORMATS = ("tutorial", "rich")
-TIMESTAMP_FORMAT = "%Y-%m-%d_%H-%M"
-LATEST_NAME = "latest.json"
-SEPARATOR = ";"
-
-T = TypeVar("T")
 
 
 class ExportRefused(Exception):
     """A reason not to export; the message says what is wrong and what to do."""
-
-
-class VerificationMismatch(Exception):
-    """What was read back is not what was written."""
 
 
 def progress(message: str) -> None:
@@ -86,13 +93,7 @@ class MartData:
     row_count: int
     products_in_catalogue: int | None
     validation: Any
-
-
-def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    rows = con.execute(
-        "select count(*) from information_schema.tables where table_name = ?", [name]
-    ).fetchall()
-    return rows[0][0] > 0
+    verdict: Verdict | None
 
 
 def json_safe(value: Any) -> Any:
@@ -119,18 +120,10 @@ def read_validation(con: duckdb.DuckDBPyConnection) -> Any:
 
 
 def read_mart(duckdb_path: Path) -> MartData:
-    if not duckdb_path.is_file():
-        raise ExportRefused(
-            f"the DuckDB file {duckdb_path} does not exist. Build it first (`make run`), "
-            "or point --duckdb / DUCKDB_PATH at the file dbt built."
-        )
     try:
-        con = duckdb.connect(str(duckdb_path), read_only=True)
-    except duckdb.Error as exc:
-        raise ExportRefused(
-            f"cannot open {duckdb_path} read-only: {exc}. If dbt is building into it, "
-            "wait until it finishes and run the export again."
-        ) from exc
+        con = open_read_only(duckdb_path)
+    except DuckDBFileError as exc:
+        raise ExportRefused(str(exc)) from exc
     with con:
         if not table_exists(con, MART):
             raise ExportRefused(
@@ -155,6 +148,7 @@ def read_mart(duckdb_path: Path) -> MartData:
                 0
             ]
         validation = read_validation(con)
+        verdict = read_verdict(con)
     products: dict[str, list[Recommendation]] = {}
     for product_id, rank, recommended, similarity, pair_count, category, rec_category in rows:
         if product_id is None or recommended is None or rank is None or similarity is None:
@@ -185,85 +179,8 @@ def read_mart(duckdb_path: Path) -> MartData:
         row_count=len(rows),
         products_in_catalogue=products_in_catalogue,
         validation=validation,
+        verdict=verdict,
     )
-
-
-# ------------------------------------------------------------ the last dbt run
-
-
-@dataclass
-class DbtRun:
-    """What target/run_results.json (and manifest.json) say about the last dbt command."""
-
-    run_results_path: Path
-    generated_at: str | None
-    invocation_id: str | None
-    cli_vars: dict[str, Any]
-    checked: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    kind: str = "none"
-
-
-def load_json(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ExportRefused(
-            f"cannot read dbt artifact {path}: {exc}. Rebuild with `make run`, or point "
-            "--target-path / DBT_TARGET_PATH at the target folder of the build you export."
-        ) from exc
-
-
-def read_dbt_run(target_path: Path) -> DbtRun | None:
-    run_results = load_json(target_path / "run_results.json")
-    if run_results is None:
-        return None
-    manifest = load_json(target_path / "manifest.json") or {}
-    nodes = {**manifest.get("nodes", {}), **manifest.get("unit_tests", {})}
-    cli_vars = run_results.get("args", {}).get("vars") or {}
-    if isinstance(cli_vars, str):
-        cli_vars = yaml.safe_load(cli_vars) or {}
-    run = DbtRun(
-        run_results_path=target_path / "run_results.json",
-        generated_at=run_results.get("metadata", {}).get("generated_at"),
-        invocation_id=run_results.get("metadata", {}).get("invocation_id"),
-        cli_vars=dict(cli_vars),
-    )
-    validation: list[tuple[str, str]] = []
-    mart: list[tuple[str, str]] = []
-    for result in run_results.get("results", []):
-        unique_id = result.get("unique_id", "")
-        status = str(result.get("status", ""))
-        upstream = nodes.get(unique_id, {}).get("depends_on", {}).get("nodes", [])
-        names = [unique_id, *upstream]
-        if any(VALIDATION_MARKER in name for name in names):
-            validation.append((unique_id, status))
-        if any(name.split(".")[-1] == MART or f"_{MART}_" in name for name in names):
-            mart.append((unique_id, status))
-    # Validation tests decide once they exist; before that, the mart's own tests do.
-    chosen, run.kind = (validation, "validation") if validation else (mart, MART)
-    for unique_id, status in chosen:
-        run.checked.append(unique_id)
-        is_model = unique_id.startswith("model.")
-        if status in {"fail", "error"} or (is_model and status == "skipped"):
-            run.failed.append(f"{unique_id} ({status})")
-    return run
-
-
-def project_config() -> dict[str, Any]:
-    try:
-        return yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return {}
-
-
-def vars_used(run: DbtRun | None, config: dict[str, Any]) -> dict[str, Any] | str:
-    """dbt_project.yml defaults overlaid by the --vars of the last dbt run, else 'unknown'."""
-    if run is None:
-        return "unknown"
-    return {**(config.get("vars") or {}), **run.cli_vars}
 
 
 # ------------------------------------------------------------------- the files
@@ -302,379 +219,6 @@ def rich_json(products: dict[str, list[Recommendation]]) -> bytes:
     return json.dumps(payload, indent=4, ensure_ascii=False).encode("UTF-8")
 
 
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def dumps(document: dict[str, Any]) -> bytes:
-    return (json.dumps(document, indent=4, ensure_ascii=False) + "\n").encode("UTF-8")
-
-
-# --------------------------------------------------------------- destinations
-
-
-class Destination(Protocol):
-    transient: tuple
-
-    def describe(self, key: str) -> str: ...
-
-    def explain(self, exc: Exception, action: str, key: str) -> ExportRefused: ...
-
-    def preflight(self, new_keys: list[str]) -> dict[str, Any] | None:
-        """Check it is usable and the keys are free; return the current latest.json."""
-
-    def put_new(self, key: str, data: bytes) -> None:
-        """Write data under key; refuse if the key exists."""
-
-    def read(self, key: str) -> bytes: ...
-
-    def put_pointer(self, key: str, data: bytes) -> None:
-        """Replace latest.json, unless another export moved it since preflight."""
-
-    def delete(self, key: str) -> None: ...
-
-
-def with_retries(action: Callable[[], T], attempts: int, what: str, transient: tuple) -> T:
-    """Run action, retrying transient errors and read-back mismatches with backoff."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return action()
-        except (*transient, VerificationMismatch) as exc:
-            if attempt == attempts:
-                raise
-            delay = min(0.5 * 2 ** (attempt - 1), 8.0)
-            progress(f"      {what}: {type(exc).__name__}, retrying in {delay:.1f} s")
-            time.sleep(delay)
-    raise AssertionError("unreachable")
-
-
-class LocalFolder:
-    """A folder on this machine: exclusive hard links for new files, rename for latest."""
-
-    transient: tuple = ()
-
-    def __init__(self, folder: Path, dry_run: bool) -> None:
-        self.folder = folder
-        self.dry_run = dry_run
-        self.latest_before: bytes | None = None
-
-    def describe(self, key: str) -> str:
-        return str(self.folder / key)
-
-    def explain(self, exc: Exception, action: str, key: str) -> ExportRefused:
-        return ExportRefused(f"cannot {action} {self.describe(key)}: {exc}")
-
-    def preflight(self, new_keys: list[str]) -> dict[str, Any] | None:
-        existing = self.folder
-        while not existing.exists() and existing != existing.parent:
-            existing = existing.parent
-        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-            raise ExportRefused(
-                f"cannot write to {self.folder} ({existing} is not a writable folder). "
-                "Choose another --dest or fix the folder's permissions."
-            )
-        if not self.dry_run:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        for key in new_keys:
-            if (self.folder / key).exists():
-                raise ExportRefused(key_exists_message(self.describe(key)))
-        try:
-            self.latest_before = (self.folder / LATEST_NAME).read_bytes()
-        except FileNotFoundError:
-            return None
-        return parse_latest(self.latest_before, self.describe(LATEST_NAME))
-
-    def _write_temp(self, key: str, data: bytes) -> Path:
-        temp = self.folder / f".{key}.{os.getpid()}.tmp"
-        with open(temp, "xb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        return temp
-
-    def _sync_folder(self) -> None:
-        descriptor = os.open(self.folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-
-    def put_new(self, key: str, data: bytes) -> None:
-        temp = self._write_temp(key, data)
-        try:
-            # A hard link never replaces an existing file, and appears whole.
-            os.link(temp, self.folder / key)
-        except FileExistsError as exc:
-            raise ExportRefused(key_exists_message(self.describe(key))) from exc
-        finally:
-            temp.unlink(missing_ok=True)
-        self._sync_folder()
-
-    def read(self, key: str) -> bytes:
-        return (self.folder / key).read_bytes()
-
-    def put_pointer(self, key: str, data: bytes) -> None:
-        target = self.folder / key
-        current = target.read_bytes() if target.exists() else None
-        if current != self.latest_before:
-            raise ExportRefused(pointer_moved_message(self.describe(key)))
-        temp = self._write_temp(key, data)
-        os.replace(temp, target)
-        self._sync_folder()
-
-    def delete(self, key: str) -> None:
-        (self.folder / key).unlink(missing_ok=True)
-
-
-class S3Bucket:
-    """An S3 (or S3-compatible) bucket through boto3: conditional puts, SHA-256 checked."""
-
-    def __init__(
-        self,
-        bucket: str,
-        endpoint_url: str | None,
-        max_attempts: int,
-        timeout: float,
-    ) -> None:
-        import boto3
-        import botocore.exceptions as boto_errors
-        from botocore.config import Config
-
-        self.errors = boto_errors
-        self.bucket = bucket
-        self.endpoint_url = endpoint_url
-        self.max_attempts = max_attempts
-        self.transient = (
-            boto_errors.EndpointConnectionError,
-            boto_errors.ConnectTimeoutError,
-            boto_errors.ReadTimeoutError,
-            boto_errors.ConnectionClosedError,
-            boto_errors.ResponseStreamingError,
-        )
-        config = Config(
-            retries={"max_attempts": max_attempts, "mode": "standard"},
-            connect_timeout=timeout,
-            read_timeout=timeout,
-        )
-        self.client = boto3.client("s3", endpoint_url=endpoint_url or None, config=config)
-        self.latest_etag: str | None = None
-        self.preflight_free: set[str] = set()
-
-    def describe(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
-
-    def explain(self, exc: Exception, action: str, key: str) -> ExportRefused:
-        """Turn a boto error into what it means for the user; never echoes credentials."""
-        where = self.describe(key)
-        errors = self.errors
-        if isinstance(exc, errors.NoCredentialsError | errors.PartialCredentialsError):
-            return ExportRefused(
-                "no usable AWS credentials found. Set AWS_ACCESS_KEY_ID and "
-                "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or run where an IAM role applies)."
-            )
-        if isinstance(exc, self.transient):
-            endpoint = self.endpoint_url or "the AWS S3 endpoint"
-            return ExportRefused(
-                f"cannot reach {endpoint} to {action} {where} after {self.max_attempts} "
-                f"attempts ({type(exc).__name__}). Check the network, that the server is "
-                "running, and --endpoint-url / AWS_ENDPOINT_URL; then run the export again."
-            )
-        if isinstance(exc, errors.ClientError):
-            error = exc.response.get("Error", {})
-            code = str(error.get("Code", ""))
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if code == "NoSuchBucket":
-                return ExportRefused(
-                    f"bucket {self.bucket!r} does not exist. Create it (aws s3 mb "
-                    f"s3://{self.bucket}) or fix --dest / RECOMMENDER_EXPORT_DEST."
-                )
-            if code in {
-                "InvalidAccessKeyId",
-                "SignatureDoesNotMatch",
-                "InvalidToken",
-                "ExpiredToken",
-                "TokenRefreshRequired",
-                "InvalidClientTokenId",
-            }:
-                return ExportRefused(
-                    f"S3 rejected the credentials ({code}) when trying to {action} {where}. "
-                    "Check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN or "
-                    "AWS_PROFILE."
-                )
-            if code in {"AccessDenied", "403", "AllAccessDisabled"} or status == 403:
-                return ExportRefused(
-                    f"access denied to {action} {where} ({code or status}). The credentials "
-                    "(or a bucket policy) must allow s3:GetObject, s3:PutObject and "
-                    "s3:ListBucket on this bucket and prefix. (A wrong secret key can also "
-                    "look like this on HEAD requests.)"
-                )
-            if code in {"PreconditionFailed", "412"}:
-                return ExportRefused(key_exists_message(where))
-            if (isinstance(status, int) and status >= 500) or code in {
-                "SlowDown",
-                "ServiceUnavailable",
-                "InternalError",
-                "RequestTimeout",
-            }:
-                return ExportRefused(
-                    f"S3 kept failing to {action} {where} ({code or status}) after "
-                    f"{self.max_attempts} attempts: it is unavailable or throttling. Try again "
-                    "later (or with more --max-attempts)."
-                )
-            if code == "InvalidBucketName":
-                return ExportRefused(f"{self.bucket!r} is not a valid bucket name; fix --dest.")
-            message = error.get("Message", "")
-            return ExportRefused(
-                f"S3 refused to {action} {where}: {code} {message}. Fix the cause and run "
-                "the export again."
-            )
-        return ExportRefused(f"S3 failed to {action} {where}: {type(exc).__name__}: {exc}")
-
-    def _is_missing(self, exc: Exception, codes: set[str]) -> bool:
-        return (
-            isinstance(exc, self.errors.ClientError)
-            and str(exc.response.get("Error", {}).get("Code", "")) in codes
-        )
-
-    def preflight(self, new_keys: list[str]) -> dict[str, Any] | None:
-        # GET latest.json first: unlike HEAD, its errors say *why* (bucket, credentials).
-        latest_key = new_keys[-1]
-        current: dict[str, Any] | None = None
-        try:
-            response = self.client.get_object(Bucket=self.bucket, Key=latest_key)
-            body = response["Body"].read()
-            self.latest_etag = response["ETag"]
-            current = parse_latest(body, self.describe(latest_key))
-        except (self.errors.BotoCoreError, self.errors.ClientError) as exc:
-            if not self._is_missing(exc, {"NoSuchKey"}):
-                raise self.explain(exc, "read", latest_key) from exc
-        for key in new_keys[:-1]:
-            try:
-                self.client.head_object(Bucket=self.bucket, Key=key)
-            except (self.errors.BotoCoreError, self.errors.ClientError) as exc:
-                if self._is_missing(exc, {"404", "NoSuchKey", "NotFound"}):
-                    self.preflight_free.add(key)
-                    continue
-                raise self.explain(exc, "check", key) from exc
-            raise ExportRefused(key_exists_message(self.describe(key)))
-        return current
-
-    def put_new(self, key: str, data: bytes) -> None:
-        try:
-            # IfNoneMatch: the server refuses if the key exists (conditional write), even
-            # if another export created it after preflight. ChecksumAlgorithm: boto3 sends
-            # the body's SHA-256 and S3 rejects a body that arrives different.
-            self.client.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=data,
-                ContentType="application/json; charset=utf-8",
-                ChecksumAlgorithm="SHA256",
-                IfNoneMatch="*",
-            )
-        except (self.errors.BotoCoreError, self.errors.ClientError) as exc:
-            # A retried PUT whose first attempt landed also gets 412: it is ours if the
-            # content is. Otherwise another export took the key meanwhile.
-            if (
-                self._is_missing(exc, {"PreconditionFailed"})
-                and key in self.preflight_free
-                and self._same_content(key, data)
-            ):
-                return
-            raise self.explain(exc, "write", key) from exc
-
-    def _same_content(self, key: str, data: bytes) -> bool:
-        try:
-            return sha256_hex(self.read(key)) == sha256_hex(data)
-        except (ExportRefused, VerificationMismatch, *self.transient):
-            return False
-
-    def read(self, key: str) -> bytes:
-        """The object's bytes, after checking them against the SHA-256 S3 stored.
-
-        Transient errors are raised as they are, for verify() to retry.
-        """
-        try:
-            head = self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
-            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except self.transient:
-            raise
-        except (self.errors.BotoCoreError, self.errors.ClientError) as exc:
-            raise self.explain(exc, "read back", key) from exc
-        stored = head.get("ChecksumSHA256")
-        if stored and "-" not in stored:
-            digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
-            if stored != digest:
-                raise VerificationMismatch(f"{key}: S3 stored SHA-256 {stored}, body has {digest}")
-        return body
-
-    def put_pointer(self, key: str, data: bytes) -> None:
-        # Compare-and-swap on the ETag seen at preflight: never clobber a newer pointer.
-        condition = {"IfMatch": self.latest_etag} if self.latest_etag else {"IfNoneMatch": "*"}
-        try:
-            self.client.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=data,
-                ContentType="application/json; charset=utf-8",
-                ChecksumAlgorithm="SHA256",
-                **condition,
-            )
-        except (self.errors.BotoCoreError, self.errors.ClientError) as exc:
-            if self._is_missing(exc, {"PreconditionFailed", "ConditionalRequestConflict"}):
-                if self._same_content(key, data):
-                    return
-                raise ExportRefused(pointer_moved_message(self.describe(key))) from exc
-            raise self.explain(exc, "write", key) from exc
-
-    def delete(self, key: str) -> None:
-        try:
-            self.client.delete_object(Bucket=self.bucket, Key=key)
-        except (self.errors.BotoCoreError, self.errors.ClientError) as exc:
-            raise self.explain(exc, "delete", key) from exc
-
-
-def key_exists_message(where: str) -> str:
-    return (
-        f"{where} already exists and is never overwritten. Wait for the next minute, or pass "
-        "--timestamp with another time (or another --dest prefix), and run the export again."
-    )
-
-
-def pointer_moved_message(where: str) -> str:
-    return (
-        f"{where} was changed by another export while this one ran; it was left as the other "
-        "export wrote it. Check which export is newest and run this one again if needed."
-    )
-
-
-def parse_latest(body: bytes, where: str) -> dict[str, Any] | None:
-    try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        progress(f"      warning: {where} is not valid JSON; it will be replaced")
-        return None
-    return document if isinstance(document, dict) else None
-
-
-def parse_destination(
-    dest: str, endpoint_url: str | None, args: argparse.Namespace
-) -> tuple[Destination, str]:
-    """The destination and the key prefix the files get inside it."""
-    if dest.startswith("s3://"):
-        bucket, _, prefix = dest[len("s3://") :].partition("/")
-        if not bucket:
-            raise ExportRefused(f"--dest {dest!r} names no bucket; use s3://bucket/prefix/.")
-        if prefix and not prefix.endswith("/"):
-            prefix += "/"
-        return S3Bucket(bucket, endpoint_url, args.max_attempts, args.timeout), prefix
-    if "://" in dest:
-        raise ExportRefused(
-            f"--dest {dest!r}: only a local folder or s3://bucket/prefix/ is supported."
-        )
-    return LocalFolder(Path(dest), args.dry_run), ""
-
-
 # ------------------------------------------------------------------- the command
 
 
@@ -685,13 +229,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         epilog=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--duckdb",
-        type=Path,
-        default=Path(os.environ.get("DUCKDB_PATH", "recommender.duckdb")),
-        help="the DuckDB file dbt built, opened read-only (default: $DUCKDB_PATH or "
-        "recommender.duckdb)",
-    )
+    add_duckdb_argument(parser, "the DuckDB file dbt built, opened read-only")
     parser.add_argument(
         "--dest",
         default=os.environ.get("RECOMMENDER_EXPORT_DEST") or "exports/",
@@ -712,16 +250,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="S3-compatible server, e.g. http://127.0.0.1:9000 (default: $AWS_ENDPOINT_URL)",
     )
     parser.add_argument(
-        "--target-path",
-        type=Path,
-        default=Path(os.environ.get("DBT_TARGET_PATH") or "target"),
-        help="dbt's target folder with run_results.json of the build being exported "
-        "(default: $DBT_TARGET_PATH or target)",
-    )
-    parser.add_argument(
-        "--allow-failed-validation",
+        OVERRIDE_FLAG,
         action="store_true",
-        help="export even if the last dbt run's validation tests failed (recorded in the manifest)",
+        help="export even if the build recorded in the database failed (or recorded no verdict);"
+        " said in the manifest",
     )
     parser.add_argument(
         "--timestamp",
@@ -730,11 +262,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--max-attempts",
         type=int,
-        default=5,
-        help="tries per S3 request and per read-back, with backoff (default: 5)",
+        default=DEFAULT_MAX_ATTEMPTS,
+        help="tries per S3 request, with backoff (botocore's standard retries; default: "
+        f"{DEFAULT_MAX_ATTEMPTS})",
     )
     parser.add_argument(
-        "--timeout", type=float, default=30.0, help="S3 connect/read timeout in s (default: 30)"
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help=f"S3 connect/read timeout in s (default: {DEFAULT_TIMEOUT_S:g})",
     )
     parser.add_argument(
         "--dry-run",
@@ -756,29 +292,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def check_validation(run: DbtRun | None, target_path: Path, allow: bool) -> None:
-    if run is None:
-        progress(
-            f"      warning: no {target_path / 'run_results.json'}: cannot check the last dbt "
-            "run's tests (vars recorded as unknown). Export the DuckDB file of a `make run`."
-        )
+def check_verdict(mart: MartData, duckdb_path: Path, allow: bool) -> None:
+    """Refuse a database whose recorded build failed or did not record (unless allowed)."""
+    verdict = mart.verdict
+    if verdict is not None:
+        progress(f"      {verdict.describe()}")
+    problem = refusal(verdict, str(duckdb_path))
+    if problem is None:
         return
-    progress(
-        f"      {len(run.checked)} {run.kind} test(s)/model(s) in {run.run_results_path} "
-        f"(run at {run.generated_at}), {len(run.failed)} failed"
-    )
-    if not run.failed:
-        return
-    listed = ", ".join(run.failed[:5]) + (" ..." if len(run.failed) > 5 else "")
     if allow:
-        progress(f"      warning: exporting despite failed {run.kind} checks: {listed}")
+        progress(f"      warning: exporting anyway ({OVERRIDE_FLAG}): {problem}")
         return
-    raise ExportRefused(
-        f"the last dbt run failed {len(run.failed)} {run.kind} check(s): {listed}. "
-        "Look at the failures (dbt test output, docs/validation.md), fix "
-        "the data or vars and rebuild with `make run`; or pass --allow-failed-validation "
-        "to export anyway."
-    )
+    raise ExportRefused(f"{problem} Or pass {OVERRIDE_FLAG} to export anyway.")
 
 
 @dataclass
@@ -798,11 +323,10 @@ def build_manifest(
     created_at: dt.datetime,
     export_key: str,
     mart: MartData,
-    run: DbtRun | None,
     data: bytes,
 ) -> dict[str, Any]:
     """The manifest; its field names are a contract with the loader (docs/export.md)."""
-    config = project_config()
+    verdict = mart.verdict
     return {
         "created_at": created_at.isoformat(),
         "export_key": export_key,
@@ -815,25 +339,26 @@ def build_manifest(
             if mart.products_in_catalogue is None
             else mart.products_in_catalogue - len(mart.products)
         ),
-        "vars": vars_used(run, config),
+        "vars": verdict.vars if verdict else "unknown",
         "validation": mart.validation,
         "sha256": sha256_hex(data),
         "bytes": len(data),
-        "project_version": str(config.get("version", "unknown")),
-        "dbt_run": None
-        if run is None
-        else {
-            "run_results": str(run.run_results_path.resolve()),
-            "invocation_id": run.invocation_id,
-            "generated_at": run.generated_at,
-            "checked": run.kind,
-            "failed_checks": run.failed,
-            "allowed_failed_validation": bool(run.failed) and args.allow_failed_validation,
-        },
+        "project_version": (verdict.project_version if verdict else None) or "unknown",
+        "build": verdict.to_manifest() if verdict else None,
+        "allowed_failed_validation": verdict is None or not verdict.passed,
     }
 
 
-def write_verified(destination: Destination, files: ExportFiles, attempts: int) -> None:
+def verify(store: Store, key: str, body: bytes) -> None:
+    """Read key back; its SHA-256 must be the one written (S3's stored checksum too)."""
+    got = sha256_hex(store.read(key))
+    if got != sha256_hex(body):
+        raise StorageError(
+            f"{store.describe(key)} read back with sha256 {got}, not the {sha256_hex(body)} written"
+        )
+
+
+def write_verified(store: Store, files: ExportFiles) -> None:
     """JSON, then manifest, each read back; latest.json last. Failure leaves no new file."""
     written: list[str] = []
     try:
@@ -841,29 +366,54 @@ def write_verified(destination: Destination, files: ExportFiles, attempts: int) 
             (5, files.export_key, files.data),
             (6, files.manifest_key, files.manifest),
         ):
-            progress(f"[{step_number}/7] writing {destination.describe(key)} and reading it back")
-            destination.put_new(key, body)
+            progress(f"[{step_number}/7] writing {store.describe(key)} and reading it back")
+            store.put_new(key, body)
             written.append(key)
-            verify(destination, key, body, attempts)
+            verify(store, key, body)
             progress(f"      verified: sha256 {sha256_hex(body)}")
-        progress(f"[7/7] pointing {destination.describe(files.latest_key)} at the new export")
-        destination.put_pointer(files.latest_key, files.latest)
-    except (ExportRefused, VerificationMismatch, OSError) as exc:
-        remove_unreferenced(destination, written)
-        if isinstance(exc, ExportRefused):
-            raise
+        progress(f"[7/7] pointing {store.describe(files.latest_key)} at the new export")
+        store.put_pointer(files.latest_key, files.latest)
+    except (StorageError, OSError) as exc:
+        remove_unreferenced(store, written)
+        cause = str(exc) if isinstance(exc, StorageError) else f"writing the export failed: {exc}."
         raise ExportRefused(
-            f"writing the export failed: {exc}. latest.json was not moved; fix the cause and "
-            "run the export again."
+            f"{cause} latest.json was not moved; fix the cause and run the export again."
         ) from exc
     try:
-        verify(destination, files.latest_key, files.latest, attempts)
-    except (ExportRefused, VerificationMismatch, OSError) as exc:
+        verify(store, files.latest_key, files.latest)
+    except (StorageError, OSError) as exc:
         # The pointer was written: the export it names stays (it is verified).
         raise ExportRefused(
-            f"{destination.describe(files.latest_key)} was written but reading it back "
+            f"{store.describe(files.latest_key)} was written but reading it back "
             f"failed: {exc}. The export itself is verified; check latest.json by hand."
         ) from exc
+
+
+def parse_latest(body: bytes | None, where: str) -> dict[str, Any] | None:
+    if body is None:
+        return None
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        progress(f"      warning: {where} is not valid JSON; it will be replaced")
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def prepare(location: Location, files: ExportFiles, dry_run: bool) -> dict[str, Any] | None:
+    """The destination is usable and the new names are free; returns the current pointer."""
+    store = location.store
+    store.check_writable(create=not dry_run)
+    # The pointer first: a GET's errors say why (bucket, credentials), a HEAD's do not.
+    current = store.read_pointer(files.latest_key)
+    for key in (files.export_key, files.manifest_key):
+        if store.exists(key):
+            raise ExportRefused(
+                f"{store.describe(key)} already exists and is never overwritten. Wait for the "
+                "next minute, or pass --timestamp with another time (or another --dest "
+                "prefix), and run the export again."
+            )
+    return parse_latest(current, store.describe(files.latest_key))
 
 
 def export(args: argparse.Namespace) -> None:
@@ -875,73 +425,55 @@ def export(args: argparse.Namespace) -> None:
     mart = read_mart(args.duckdb)
     progress(f"      {mart.row_count} rows, {len(mart.products)} products with recommendations")
 
-    progress(f"[2/{total}] checking the last dbt run's tests in {args.target_path}")
-    run = read_dbt_run(args.target_path)
-    check_validation(run, args.target_path, args.allow_failed_validation)
+    progress(f"[2/{total}] checking the build's verdict recorded in {args.duckdb}")
+    check_verdict(mart, args.duckdb, args.allow_failed_validation)
 
     progress(f"[3/{total}] checking the destination {args.dest}")
-    destination, prefix = parse_destination(args.dest, args.endpoint_url, args)
-    files = ExportFiles(
-        export_key=f"{prefix}recommendations_{stamp}.json",
-        manifest_key=f"{prefix}recommendations_{stamp}.manifest.json",
-        latest_key=f"{prefix}{LATEST_NAME}",
-    )
-    current = destination.preflight([files.export_key, files.manifest_key, files.latest_key])
+    location = open_location(args.dest, args.endpoint_url, args.max_attempts, args.timeout)
+    store = location.store
+    files = ExportFiles(*export_names(location.prefix, stamp))
+    current = prepare(location, files, args.dry_run)
     progress(
-        f"      ok; {destination.describe(files.latest_key)} now names "
+        f"      ok; {store.describe(files.latest_key)} now names "
         f"{(current or {}).get('export_key', 'no export')}"
     )
 
     progress(f"[4/{total}] building the {args.format} JSON and its manifest")
     files.data = (tutorial_json if args.format == "tutorial" else rich_json)(mart.products)
-    manifest = build_manifest(args, now, files.export_key, mart, run, files.data)
-    files.manifest = dumps(manifest)
-    files.latest = dumps(
-        {
-            "export_key": files.export_key,
-            "manifest_key": files.manifest_key,
-            "sha256": manifest["sha256"],
-            "created_at": manifest["created_at"],
-        }
-    )
+    manifest = build_manifest(args, now, files.export_key, mart, files.data)
+    latest = {
+        "export_key": files.export_key,
+        "manifest_key": files.manifest_key,
+        "sha256": manifest["sha256"],
+        "created_at": manifest["created_at"],
+    }
+    # What the loader will check, checked before anything is written.
+    check_schema(manifest, "manifest", "the manifest built")
+    check_schema(latest, "latest", "latest.json built")
+    files.manifest, files.latest = dumps(manifest), dumps(latest)
     progress(f"      {len(files.data):,} bytes, sha256 {manifest['sha256']}")
 
     if args.dry_run:
         progress("dry run: nothing written. Would write, in this order:")
-        progress(f"  {destination.describe(files.export_key)} ({len(files.data):,} bytes)")
+        progress(f"  {store.describe(files.export_key)} ({len(files.data):,} bytes)")
         for key, body in ((files.manifest_key, files.manifest), (files.latest_key, files.latest)):
-            progress(f"  {destination.describe(key)}:")
+            progress(f"  {store.describe(key)}:")
             progress(body.decode("UTF-8").rstrip())
         return
 
-    write_verified(destination, files, args.max_attempts)
-    progress(f"done: {destination.describe(files.export_key)}")
+    write_verified(store, files)
+    progress(f"done: {store.describe(files.export_key)}")
 
 
-def verify(destination: Destination, key: str, body: bytes, attempts: int) -> None:
-    """Read key back until its SHA-256 is the one written (transient errors retried)."""
-    expected = sha256_hex(body)
-
-    def check() -> None:
-        got = sha256_hex(destination.read(key))
-        if got != expected:
-            raise VerificationMismatch(f"{key}: read back sha256 {got}, wrote {expected}")
-
-    try:
-        with_retries(check, attempts, f"verifying {key}", destination.transient)
-    except destination.transient as exc:
-        raise destination.explain(exc, "read back", key) from exc
-
-
-def remove_unreferenced(destination: Destination, keys: list[str]) -> None:
+def remove_unreferenced(store: Store, keys: list[str]) -> None:
     """Files of a failed export are removed: latest.json never named them."""
     for key in reversed(keys):
         try:
-            destination.delete(key)
-            progress(f"      removed {destination.describe(key)} (the export did not complete)")
-        except (ExportRefused, OSError) as exc:
+            store.delete(key)
+            progress(f"      removed {store.describe(key)} (the export did not complete)")
+        except (StorageError, OSError) as exc:
             progress(
-                f"      could not remove {destination.describe(key)} ({exc}); latest.json does "
+                f"      could not remove {store.describe(key)} ({exc}); latest.json does "
                 "not name it, delete it by hand"
             )
 
@@ -950,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         export(args)
-    except ExportRefused as exc:
+    except (ExportRefused, StorageError, ExportFormatError) as exc:
         print(f"error: {exc}", file=sys.stderr)
     except (OSError, duckdb.Error) as exc:
         print(f"error: {type(exc).__name__}: {exc}. Fix the cause and run again.", file=sys.stderr)

@@ -6,7 +6,9 @@
     python scripts/load_postgres.py --rollback                         # previous export live again
 
 Reads the export JSON (by default the one `latest.json` in --source points to)
-and its manifest, checks the sha256 and every product and rank, then in ONE
+and its manifest, checks the sha256, the JSON schemas and every product and
+rank, refuses an export whose build did not pass (the verdict its manifest
+carries; --allow-failed-validation overrides), then in ONE
 transaction: creates a new table, COPYs the rows in, adds the primary key and
 an index, and swaps it in place of the live `product_recommendations` table.
 Readers keep seeing the previous version until the swap commits; the swap is
@@ -27,30 +29,25 @@ snapshot): such transactions must not span a load.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import hashlib
-import json
-import math
 import os
-import re
 import sys
 import time
 import zlib
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
+from recommender_io.export_format import Export, ExportFormatError, read_export
+from recommender_io.postgres_dsn import describe_dsn, redact
+from recommender_io.storage import Location, StorageError, open_location
+from recommender_io.verdict import OVERRIDE_FLAG, refusal
 
 LIVE = "product_recommendations"
 PREVIOUS = "product_recommendations_previous"
 LOADING = "product_recommendations_loading"
 SWAPPING = "product_recommendations_swapping"
 EXPORTS = "recommendation_exports"
-BASE_COLUMNS = ("product_id", "recommendation_rank", "recommended_product_id")
-RICH_FIELDS = ("similarity", "pair_count", "product_category", "recommended_category")
-RICH_KEYS = frozenset({"rank", "product_id", *RICH_FIELDS})
 COLUMN_TYPES = {
     "product_id": "text not null",
     "recommendation_rank": "integer not null",
@@ -60,91 +57,22 @@ COLUMN_TYPES = {
     "product_category": "text",
     "recommended_category": "text",
 }
-MAX_PROBLEMS_SHOWN = 10
 
 
 class LoadError(Exception):
     """Something the user can fix; the message says what is wrong and what to do."""
 
 
-# --- reading the export -------------------------------------------------------------------
+# --- which export ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Source:
-    """Where exports live: a local folder or s3://bucket/prefix/."""
-
-    uri: str
-    folder: Path | None = None
-    bucket: str | None = None
-    prefix: str = ""
-    endpoint_url: str | None = None
-
-    def key(self, name: str) -> str:
-        """An object key inside the source; names given without the prefix get it."""
-        if self.bucket is None or name.startswith(self.prefix):
-            return name
-        return self.prefix + name
-
-    def describe(self, key: str) -> str:
-        if self.bucket is not None:
-            return f"s3://{self.bucket}/{key}"
-        assert self.folder is not None
-        return str(self.folder / key)
-
-    def read(self, key: str) -> bytes:
-        if self.bucket is None:
-            assert self.folder is not None
-            path = self.folder / key
-            try:
-                return path.read_bytes()
-            except FileNotFoundError as exc:
-                raise LoadError(f"{path} does not exist. Run `make export` first.") from exc
-            except OSError as exc:
-                raise LoadError(f"cannot read {path}: {exc}") from exc
-        return read_s3(self.bucket, key, self.endpoint_url)
-
-
-def read_s3(bucket: str, key: str, endpoint_url: str | None) -> bytes:
-    import boto3
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-
-    where = f"s3://{bucket}/{key}"
-    config = Config(connect_timeout=10, read_timeout=60, retries={"max_attempts": 3})
-    try:
-        client = boto3.client("s3", endpoint_url=endpoint_url, config=config)
-        return client.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except NoCredentialsError as exc:
-        raise LoadError(
-            f"no AWS credentials to read {where}: set AWS_ACCESS_KEY_ID and "
-            "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)."
-        ) from exc
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in ("NoSuchKey", "404", "NotFound"):
-            raise LoadError(f"{where} does not exist. Check --source/--export.") from exc
-        if code == "NoSuchBucket":
-            raise LoadError(f"bucket {bucket} does not exist. Check --source.") from exc
-        raise LoadError(f"cannot read {where}: {exc}") from exc
-    except BotoCoreError as exc:
-        raise LoadError(
-            f"cannot read {where}: {exc}. Check --endpoint-url/AWS_ENDPOINT_URL and the network."
-        ) from exc
-
-
-def parse_source(uri: str, endpoint_url: str | None) -> tuple[Source, str | None]:
-    """The Source, plus an export name when `uri` names a JSON file rather than a folder."""
-    if uri.startswith("s3://"):
-        bucket, _, prefix = uri[len("s3://") :].partition("/")
-        if not bucket:
-            raise LoadError(f"--source {uri} has no bucket; use s3://bucket/prefix/.")
-        if prefix and not prefix.endswith("/"):
-            prefix += "/"
-        return Source(uri=uri, bucket=bucket, prefix=prefix, endpoint_url=endpoint_url), None
+def parse_source(uri: str, endpoint_url: str | None) -> tuple[Location, str | None]:
+    """The location, plus an export name when `uri` names a JSON file rather than a folder."""
+    if uri.startswith("s3://") or "://" in uri:
+        return open_location(uri, endpoint_url), None
     path = Path(uri)
     if path.suffix == ".json" and path.is_file():
-        return Source(uri=str(path.parent), folder=path.parent), path.name
+        return open_location(str(path.parent)), path.name
     if not path.exists():
         raise LoadError(
             f"--source {uri} does not exist. Run `make export` first (it writes exports/), "
@@ -152,290 +80,20 @@ def parse_source(uri: str, endpoint_url: str | None) -> tuple[Source, str | None
         )
     if not path.is_dir():
         raise LoadError(f"--source {uri} is neither a folder nor s3://bucket/prefix/.")
-    return Source(uri=uri, folder=path), None
+    return open_location(uri), None
 
 
-def reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise LoadError(f"key {key!r} appears twice in the same JSON object")
-        seen[key] = value
-    return seen
-
-
-def parse_json(raw: bytes, where: str) -> Any:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise LoadError(f"{where} is not UTF-8 ({exc}). Re-run the export.") from exc
-    try:
-        return json.loads(text, object_pairs_hook=reject_duplicate_keys)
-    except json.JSONDecodeError as exc:
-        raise LoadError(
-            f"{where} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
-            "it is corrupt or was cut short. Re-run the export."
-        ) from exc
-    except LoadError as exc:
-        raise LoadError(f"{where}: {exc}. Re-run the export.") from exc
-
-
-@dataclass(frozen=True)
-class Export:
-    """A verified export, ready to load."""
-
-    key: str
-    location: str
-    sha256: str
-    format: str
-    manifest: dict[str, Any]
-    rows: list[tuple[Any, ...]]
-    product_count: int
-    exported_at: dt.datetime | None
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return BASE_COLUMNS + (RICH_FIELDS if self.format == "rich" else ())
-
-
-def manifest_key_for(export_key: str) -> str:
-    if not export_key.endswith(".json"):
-        raise LoadError(f"export {export_key} does not end in .json; name the export JSON file.")
-    return export_key[: -len(".json")] + ".manifest.json"
-
-
-def read_export(source: Source, export_name: str | None) -> Export:
-    """Read and verify the export JSON and its manifest; raises LoadError on any problem."""
-    expected_sha: str | None = None
-    if export_name is None:
-        latest_key = source.key("latest.json")
-        latest = parse_json(source.read(latest_key), source.describe(latest_key))
-        if not isinstance(latest, dict) or not isinstance(latest.get("export_key"), str):
-            raise LoadError(f"{source.describe(latest_key)} has no export_key. Re-run the export.")
-        export_key = latest["export_key"]
-        manifest_key = latest.get("manifest_key") or manifest_key_for(export_key)
-        expected_sha = latest.get("sha256")
-    else:
-        export_key = source.key(export_name)
-        manifest_key = manifest_key_for(export_key)
-    location = source.describe(export_key)
-    manifest = parse_json(source.read(manifest_key), source.describe(manifest_key))
-    raw = source.read(export_key)
-    sha = hashlib.sha256(raw).hexdigest()
-    if not isinstance(manifest, dict):
-        raise LoadError(f"{source.describe(manifest_key)} is not a JSON object. Re-run the export.")
-    for name, claimed in (("manifest", manifest.get("sha256")), ("latest.json", expected_sha)):
-        if claimed is not None and claimed != sha:
-            raise LoadError(
-                f"checksum mismatch for {location}: {name} says sha256 {claimed}, the file "
-                f"hashes to {sha}. The file changed or was cut short after the export; "
-                "re-run the export (nothing was loaded)."
-            )
-    if isinstance(manifest.get("bytes"), int) and manifest["bytes"] != len(raw):
-        raise LoadError(
-            f"{location} is {len(raw)} bytes but its manifest says {manifest['bytes']}: it was "
-            "cut short or changed after the export. Re-run the export (nothing was loaded)."
-        )
-    if manifest.get("sha256") is None:
-        raise LoadError(f"{source.describe(manifest_key)} has no sha256. Re-run the export.")
-    described = manifest.get("export_key")
-    if described and PurePosixPath(described).name != PurePosixPath(export_key).name:
-        raise LoadError(
-            f"{source.describe(manifest_key)} describes {described}, not {export_key}. "
-            "Re-run the export."
-        )
-    created_at = manifest.get("created_at")
-    exported_at = None
-    if created_at is not None:
-        try:
-            exported_at = dt.datetime.fromisoformat(str(created_at).replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise LoadError(
-                f"{source.describe(manifest_key)}: created_at {created_at!r} is not an ISO "
-                "8601 time. Re-run the export."
-            ) from exc
-    export_format = manifest.get("format")
-    if export_format not in ("tutorial", "rich"):
-        raise LoadError(
-            f"{source.describe(manifest_key)}: format {export_format!r} is not "
-            "'tutorial' or 'rich'."
-        )
-    data = parse_json(raw, location)
-    rows, problems = rows_from_export(data, export_format, top_k_of(manifest))
-    if problems:
-        shown = "\n  ".join(problems[:MAX_PROBLEMS_SHOWN])
-        more = len(problems) - MAX_PROBLEMS_SHOWN
-        raise LoadError(
-            f"{location} is malformed ({len(problems)} problem(s)); nothing was loaded:\n  {shown}"
-            + (f"\n  ... and {more} more" if more > 0 else "")
-            + "\nFix the export (re-run `make export`) and load again."
-        )
-    product_count = len(data)
-    if product_count == 0:
-        raise LoadError(
-            f"{location} has no products; refusing to replace the live table with an empty one."
-        )
-    for field_name, actual in (("row_count", len(rows)), ("product_count", product_count)):
-        claimed = manifest.get(field_name)
-        if claimed is not None and claimed != actual:
-            raise LoadError(
-                f"{location} holds {actual} {field_name.replace('_count', 's')} but its manifest "
-                f"says {field_name} {claimed}. Re-run the export."
-            )
-    dbt_run = manifest.get("dbt_run")
-    failed = dbt_run.get("failed_checks") if isinstance(dbt_run, dict) else None
-    if failed:
-        print(
-            f"warning: {location} was exported although these dbt checks failed "
-            f"(export.py --allow-failed-validation): {failed}",
-            file=sys.stderr,
-        )
-    return Export(
-        key=export_key,
-        location=location,
-        sha256=sha,
-        format=export_format,
-        manifest=manifest,
-        rows=rows,
-        product_count=product_count,
-        exported_at=exported_at,
-    )
-
-
-def top_k_of(manifest: dict[str, Any]) -> int | None:
-    variables = manifest.get("vars")
-    top_k = variables.get("top_k") if isinstance(variables, dict) else None
-    return top_k if isinstance(top_k, int) and not isinstance(top_k, bool) else None
-
-
-def id_problem(value: Any) -> str | None:
-    """Why `value` cannot be a product id, or None when it can."""
-    if not isinstance(value, str):
-        return f"is {type(value).__name__} {value!r}, not a string"
-    if not value.strip():
-        return "is empty"
-    if value != value.strip():
-        return f"{value!r} has leading or trailing whitespace"
-    if ";" in value:
-        return f"{value!r} contains ';' (the tutorial format's separator)"
-    if "\x00" in value:
-        return f"{value!r} contains a NUL character"
-    return None
-
-
-def is_integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def rich_item_problem(item: Any, position: int) -> str | None:
-    if not isinstance(item, dict):
-        return f"item {position} is {type(item).__name__}, not an object"
-    missing = sorted(RICH_KEYS - item.keys())
-    unknown = sorted(item.keys() - RICH_KEYS)
-    if missing or unknown:
-        return f"item {position} lacks {missing} / has unknown fields {unknown}"
-    if item["rank"] != position or not is_integer(item["rank"]):
-        return f"item {position} has rank {item['rank']!r}; ranks must be 1..n in order"
-    similarity = item["similarity"]
-    if not isinstance(similarity, int | float) or isinstance(similarity, bool):
-        return f"rank {position}: similarity {similarity!r} is not a number"
-    if not math.isfinite(similarity) or not 0 <= similarity <= 1 + 1e-9:
-        return f"rank {position}: similarity {similarity!r} is not in [0, 1]"
-    if not is_integer(item["pair_count"]) or item["pair_count"] < 0:
-        return f"rank {position}: pair_count {item['pair_count']!r} is not a whole number >= 0"
-    for name in ("product_category", "recommended_category"):
-        if item[name] is not None and not isinstance(item[name], str):
-            return f"rank {position}: {name} {item[name]!r} is not a string or null"
-    return None
-
-
-def rows_from_export(
-    data: Any, export_format: str, top_k: int | None
-) -> tuple[list[tuple[Any, ...]], list[str]]:
-    """Table rows from the parsed JSON, and every problem found (empty when well-formed)."""
-    if not isinstance(data, dict):
-        return [], [f"the top level is {type(data).__name__}, not an object of products"]
-    rows: list[tuple[Any, ...]] = []
-    problems: list[str] = []
-    for product_id, value in data.items():
-        where = f"product {product_id!r}"
-        reason = id_problem(product_id)
-        if reason:
-            problems.append(f"{where}: the product id {reason}")
-            continue
-        if export_format == "tutorial":
-            if not isinstance(value, str):
-                problems.append(f"{where}: value is {type(value).__name__}, not 'id1;id2;...'")
-                continue
-            items: list[Any] = value.split(";")
-            recommended = items
-        else:
-            if not isinstance(value, list):
-                problems.append(f"{where}: value is {type(value).__name__}, not a list of ranks")
-                continue
-            items = value
-            item_problems = [rich_item_problem(item, n) for n, item in enumerate(items, start=1)]
-            item_problems = [p for p in item_problems if p]
-            if item_problems:
-                problems.append(f"{where}: {item_problems[0]}")
-                continue
-            recommended = [item["product_id"] for item in items]
-        if not items:
-            problems.append(f"{where}: has no recommendations (an empty list)")
-            continue
-        if top_k is not None and len(items) > top_k:
-            problems.append(f"{where}: {len(items)} recommendations, more than top_k={top_k}")
-            continue
-        product_problems = []
-        for rank, rec in enumerate(recommended, start=1):
-            reason = id_problem(rec)
-            if reason:
-                product_problems.append(f"{where}: rank {rank}: the recommended id {reason}")
-            elif rec == product_id:
-                product_problems.append(f"{where}: rank {rank} recommends the product itself")
-        if len(set(recommended)) != len(recommended) and not product_problems:
-            product_problems.append(f"{where}: recommends the same product twice: {recommended}")
-        if product_problems:
-            problems += product_problems
-            continue
-        for rank, rec in enumerate(recommended, start=1):
-            if export_format == "tutorial":
-                rows.append((product_id, rank, rec))
-            else:
-                item = items[rank - 1]
-                extra = [item[name] for name in RICH_FIELDS[1:]]
-                rows.append((product_id, rank, rec, float(item["similarity"]), *extra))
-    return rows, problems
+def check_verdict(export: Export, allow: bool) -> None:
+    """Refuse an export whose build failed or recorded no verdict, unless allowed."""
+    problem = refusal(export.verdict, f"the build {export.location} was exported from")
+    if problem is None:
+        return
+    if not allow:
+        raise LoadError(f"{problem} Or pass {OVERRIDE_FLAG} to load it anyway.")
+    print(f"warning: loading anyway ({OVERRIDE_FLAG}): {problem}", file=sys.stderr)
 
 
 # --- PostgreSQL -----------------------------------------------------------------------------
-
-
-def password_of(dsn: str) -> str | None:
-    try:
-        return psycopg.conninfo.conninfo_to_dict(dsn).get("password")  # type: ignore[return-value]
-    except psycopg.Error:
-        match = re.search(r"://[^:/@]*:([^@]*)@", dsn) or re.search(r"password\s*=\s*(\S+)", dsn)
-        return match.group(1) if match else None
-
-
-def redact(text: str, dsn: str) -> str:
-    """`text` without the DSN's password (errors can quote the connection string)."""
-    password = password_of(dsn)
-    if password:
-        text = text.replace(password, "***")
-    return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
-
-
-def describe_dsn(dsn: str) -> str:
-    """user@host:port/dbname, never the password."""
-    try:
-        parts = psycopg.conninfo.conninfo_to_dict(dsn)
-    except psycopg.Error:
-        return "(unparseable DSN)"
-    host = parts.get("host") or "localhost"
-    port = parts.get("port") or 5432
-    return f"{parts.get('user') or '?'}@{host}:{port}/{parts.get('dbname') or '?'}"
 
 
 def connect(dsn: str, connect_timeout: int) -> psycopg.Connection[Any]:
@@ -497,6 +155,7 @@ def begin(cur: psycopg.Cursor[Any], schema: str, lock_timeout_s: float) -> None:
                 product_count bigint not null,
                 exported_at timestamptz,
                 project_version text,
+                build_invocation_id text,
                 manifest jsonb not null,
                 loaded_at timestamptz not null default now(),
                 status text not null
@@ -513,6 +172,20 @@ def begin(cur: psycopg.Cursor[Any], schema: str, lock_timeout_s: float) -> None:
             """
         ).format(exports=ident(schema, EXPORTS))
     )
+    # Tables made before exports carried their build's verdict get the column. Asked first:
+    # ALTER locks the table against its readers even when there is nothing to add.
+    cur.execute(
+        "select count(*) from information_schema.columns"
+        " where table_schema = %s and table_name = %s and column_name = 'build_invocation_id'",
+        [schema, EXPORTS],
+    )
+    row = cur.fetchone()
+    if not (row and row[0]):
+        cur.execute(
+            sql.SQL("alter table {} add column build_invocation_id text").format(
+                ident(schema, EXPORTS)
+            )
+        )
 
 
 def export_with_status(cur: psycopg.Cursor[Any], schema: str, status: str) -> dict[str, Any] | None:
@@ -662,8 +335,8 @@ def load(conn: psycopg.Connection[Any], schema: str, export: Export, lock_timeou
         cur.execute(
             sql.SQL(
                 "insert into {} (export_key, source, sha256, format, row_count, product_count, "
-                "exported_at, project_version, manifest, status) "
-                "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'live') returning export_id"
+                "exported_at, project_version, build_invocation_id, manifest, status) "
+                "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'live') returning export_id"
             ).format(exports),
             [
                 export.key,
@@ -674,6 +347,7 @@ def load(conn: psycopg.Connection[Any], schema: str, export: Export, lock_timeou
                 export.product_count,
                 export.exported_at,
                 manifest.get("project_version"),
+                export.verdict.invocation_id if export.verdict else None,
                 psycopg.types.json.Jsonb(manifest),
             ],
         )
@@ -725,6 +399,51 @@ def lock_problem(exc: psycopg.Error) -> str:
     return ""
 
 
+def connection_lost(
+    dsn: str, args: argparse.Namespace, export: Export | None, exc: psycopg.Error
+) -> str:
+    """What to tell when the connection broke mid-load (a server restart, the network).
+
+    The transaction either committed or did not: asked again on a new connection (for up
+    to --reconnect-wait seconds) rather than guessed, so the message says which export
+    is live.
+    """
+    cause = redact(str(exc).strip(), dsn).rstrip(".")
+    lost = f"error: lost the connection to PostgreSQL at {describe_dsn(dsn)} during the load "
+    lost += f"({cause})."
+    deadline = time.monotonic() + args.reconnect_wait
+    while True:
+        try:
+            with (
+                psycopg.connect(dsn, connect_timeout=args.connect_timeout) as conn,
+                conn.cursor() as cur,
+            ):
+                live = (
+                    export_with_status(cur, args.schema, "live")
+                    if table_exists(cur, args.schema, EXPORTS)
+                    else None
+                )
+            break
+        except psycopg.Error:
+            if time.monotonic() > deadline:
+                return (
+                    f"{lost} The server is not back after {args.reconnect_wait:g} s, so which "
+                    "export is live is unknown: check recommendation_exports when it is, and "
+                    "run the load again (it is a no-op if it had committed)."
+                )
+            time.sleep(1)
+    if export is not None and live is not None and live["sha256"] == export.sha256:
+        return (
+            f"{lost} It had committed: {export.location} is live (export {live['export_id']}); "
+            "nothing more to do."
+        )
+    was = f"export {live['export_id']} ({live['source']})" if live else "no export"
+    return (
+        f"{lost} It was rolled back: the live table is unchanged, still {was}. Run the load "
+        "again once the server is up."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -771,6 +490,18 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds the swap may wait for readers to release the live table (default: 5)",
     )
     parser.add_argument("--connect-timeout", type=int, default=10, help="seconds (default: 10)")
+    parser.add_argument(
+        "--reconnect-wait",
+        type=float,
+        default=30.0,
+        help="after losing the connection mid-load, seconds to wait for the server to find "
+        "out whether the load committed (default: 30)",
+    )
+    parser.add_argument(
+        OVERRIDE_FLAG,
+        action="store_true",
+        help="load an export whose build failed or recorded no verdict (a warning says so)",
+    )
     args = parser.parse_args(argv)
     if args.check_only and args.rollback:
         parser.error("--check-only verifies an export; it cannot be combined with --rollback")
@@ -782,6 +513,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.rollback:
             source, named = parse_source(args.source, args.endpoint_url)
             export = read_export(source, args.export or named)
+            check_verdict(export, args.allow_failed_validation)
             if args.check_only:
                 print(
                     f"ok: {export.location} is well-formed: {len(export.rows)} rows for "
@@ -789,11 +521,17 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 return 0
         with connect(dsn, args.connect_timeout) as conn:
-            if export is None:
-                message = rollback(conn, args.schema, args.lock_timeout)
-            else:
-                message = load(conn, args.schema, export, args.lock_timeout)
-    except LoadError as exc:
+            try:
+                if export is None:
+                    message = rollback(conn, args.schema, args.lock_timeout)
+                else:
+                    message = load(conn, args.schema, export, args.lock_timeout)
+            except psycopg.OperationalError as exc:
+                if not conn.broken:
+                    raise
+                print(connection_lost(dsn, args, export, exc), file=sys.stderr)
+                return 1
+    except (LoadError, StorageError, ExportFormatError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except psycopg.Error as exc:

@@ -17,15 +17,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-import scratch_postgres  # scripts/ is on sys.path when this runs as a script
+from recommender_io import scratch_postgres
+from recommender_io.moto_server import MotoServerError, moto_server
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 BIN_DIR = Path(sys.executable).parent
@@ -61,41 +59,13 @@ def run(command: list[str], env: dict[str, str], what: str) -> str:
 
 
 @contextmanager
-def moto_s3(workdir: Path, env: dict[str, str]) -> Iterator[str]:
+def moto_s3() -> Iterator[str]:
     """A moto S3 server process on a free 127.0.0.1 port; yields its endpoint URL."""
-    moto = BIN_DIR / "moto_server"
-    if not moto.exists():
-        raise DemoFailed(f"{moto} is missing: run `make install` (requirements-dev.txt).")
-    port = scratch_postgres.free_port()
-    url = f"http://127.0.0.1:{port}"
-    with open(workdir / "moto_server.log", "wb") as log:
-        process = subprocess.Popen(
-            [str(moto), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=2).close()
-                break
-            except urllib.error.HTTPError:
-                break  # it answers
-            except OSError as exc:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log_text = (workdir / "moto_server.log").read_text(errors="replace")
-                    raise DemoFailed(f"moto_server did not start:\n{log_text[-2000:]}") from exc
-                time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        with moto_server(DEMO_CREDENTIALS) as server:
+            yield server.url
+    except MotoServerError as exc:
+        raise DemoFailed(str(exc)) from exc
 
 
 def create_bucket(endpoint_url: str) -> None:
@@ -159,9 +129,8 @@ def demo(workdir: Path, product_id: str | None, built: Path | None = None) -> No
     else:
         step(1, f"using the existing build {built} (no dbt build)")
         env["DUCKDB_PATH"] = str(built)
-        env["DBT_TARGET_PATH"] = str(built.parent / "target")
     step(2, "starting a local S3 server (moto) and exporting to it")
-    with moto_s3(workdir, env) as endpoint:
+    with moto_s3() as endpoint:
         env["AWS_ENDPOINT_URL"] = endpoint
         create_bucket(endpoint)
         source = f"s3://{BUCKET}/{PREFIX}"
@@ -171,8 +140,6 @@ def demo(workdir: Path, product_id: str | None, built: Path | None = None) -> No
                 "scripts/export.py",
                 "--duckdb",
                 env["DUCKDB_PATH"],
-                "--target-path",
-                env["DBT_TARGET_PATH"],
                 "--dest",
                 source,
                 "--format",
@@ -208,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--duckdb",
         type=Path,
-        help="skip the build: use this DuckDB file dbt built (its target/ must sit beside it)",
+        help="skip the build: use this DuckDB file dbt built (it carries its build's verdict)",
     )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="serve-demo-") as workdir:

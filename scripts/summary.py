@@ -6,11 +6,10 @@ Reads the file named by DUCKDB_PATH (default: recommender.duckdb), read-only.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
 
 import duckdb
+from recommender_io.duckdb_files import add_duckdb_argument
 
 QUERIES = {
     "sales lines read": "select count(*) from stg_sales__lines",
@@ -27,12 +26,7 @@ QUERIES = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--duckdb",
-        type=Path,
-        default=Path(os.environ.get("DUCKDB_PATH", "recommender.duckdb")),
-        help="the DuckDB file dbt built (default: $DUCKDB_PATH or recommender.duckdb)",
-    )
+    add_duckdb_argument(parser, "the DuckDB file dbt built")
     args = parser.parse_args(argv)
     if not args.duckdb.exists():
         print(f"error: {args.duckdb} does not exist. Run `make run` first.", file=sys.stderr)

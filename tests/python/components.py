@@ -68,15 +68,18 @@ def locate_chromium() -> Lookup:
 
 
 def locate_postgresql() -> Lookup:
-    # The same search the server fixture and `make serve-demo` use: scratch_postgres.py's.
-    scratch = sys.modules.get("scratch_postgres")
+    # The same search the server fixture and `make serve-demo` use:
+    # recommender_io/scratch_postgres.py's (standard library only, loaded by path so that
+    # .ci/run can ask before anything is installed).
+    scratch = sys.modules.get("recommender_io.scratch_postgres")
     if scratch is None:
         spec = importlib.util.spec_from_file_location(
-            "scratch_postgres", PROJECT_DIR / "scripts" / "scratch_postgres.py"
+            "recommender_io_scratch_postgres",
+            PROJECT_DIR / "scripts" / "recommender_io" / "scratch_postgres.py",
         )
         assert spec and spec.loader
         scratch = importlib.util.module_from_spec(spec)
-        sys.modules["scratch_postgres"] = scratch
+        sys.modules["recommender_io_scratch_postgres"] = scratch
         spec.loader.exec_module(scratch)
     try:
         return Lookup(scratch.find_bindir())

@@ -9,23 +9,22 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import duckdb
 import pytest
+from recommender_io import scratch_postgres
+from recommender_io.moto_server import MotoServer, MotoServerError
+from recommender_io.moto_server import free_port as free_port  # tests import it from here
+from recommender_io.moto_server import moto_server as moto_server_process
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(sys.executable).parent
@@ -141,10 +140,9 @@ def script_module(name: str) -> ModuleType:
 def postgres_server() -> Iterator[Any]:
     """A running throw-away PostgreSQL (a scratch_postgres.ScratchPostgres)."""
     require_component("postgresql")  # skips (fails under CI) saying how to get it
-    scratch = script_module("scratch_postgres")
     try:
-        server = scratch.start()
-    except scratch.ScratchPostgresError as exc:
+        server = scratch_postgres.start()
+    except scratch_postgres.ScratchPostgresError as exc:
         pytest.fail(f"cannot start the test PostgreSQL server: {exc}")
     yield server
     server.stop()
@@ -176,68 +174,14 @@ S3_TEST_CREDENTIALS = {
 }
 
 
-@dataclass
-class MotoServer:
-    """A running `moto_server` process; url is its endpoint (http://127.0.0.1:PORT)."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_moto_server(env: dict[str, str] | None = None, timeout: float = 30.0) -> MotoServer:
-    """Start moto's S3 server (extra env, e.g. INITIAL_NO_AUTH_ACTION_COUNT) and wait for it."""
-    for _ in range(3):  # the free port can be taken between probe and bind: try another
-        port = free_port()
-        handle, log_name = tempfile.mkstemp(prefix="moto_server_", suffix=".log")
-        with os.fdopen(handle, "wb") as log:
-            process = subprocess.Popen(
-                [str(BIN_DIR / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **(env or {})},
-            )
-        server = MotoServer(f"http://127.0.0.1:{port}", process, Path(log_name))
-        deadline = time.monotonic() + timeout
-        while process.poll() is None and time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"{server.url}/moto-api/data.json", timeout=2).close()
-                return server
-            except urllib.error.HTTPError:
-                return server  # it answers
-            except OSError:
-                time.sleep(0.2)
-        server.stop()
-    pytest.fail(f"moto_server did not start on 127.0.0.1:\n{server.log()}")
-
-
 @contextmanager
 def moto_server(env: dict[str, str] | None = None) -> Iterator[MotoServer]:
-    """A moto S3 server for the duration of the with-block."""
-    server = start_moto_server(env)
+    """A moto S3 server process for the with-block (recommender_io.moto_server)."""
     try:
-        yield server
-    finally:
-        server.stop()
-        server.log_path.unlink(missing_ok=True)
+        with moto_server_process(env) as server:
+            yield server
+    except MotoServerError as exc:
+        pytest.fail(str(exc))
 
 
 def s3_client(endpoint_url: str, **credentials: str) -> Any:

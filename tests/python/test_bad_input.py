@@ -10,20 +10,29 @@ lines in the file = lines read = accepted + rejected. The README table
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import pytest
-from conftest import PROJECT_DIR, query, run_dbt
+from conftest import PROJECT_DIR, dbt_env, query, run_dbt
 
 CORPUS = PROJECT_DIR / "tests" / "fixtures" / "bad_input"
 # What a build of a corpus file runs: staging, the pipeline, the quarantine and the
 # reconciliation tests (not the validation marts nor the generic tests: other tests cover
 # them, and each dbt build costs seconds).
 SELECT = ["--select", "+product_recommendations +sales_rejected", "--exclude", "test_type:generic"]
-RECONCILE_TESTS = ("assert_sales_lines_reconcile", "assert_some_sales_lines_accepted")
+RECONCILE_TESTS = (
+    "assert_sales_lines_reconcile",
+    "assert_some_sales_lines_accepted",
+    "assert_malformed_lines_within_max_rejected_share",
+)
 SEMICOLON_REASON = 'product_id contains ";", the separator of exported lists'
 
 
@@ -133,6 +142,92 @@ def check_crlf_line_breaks_in_cells(db: Path) -> None:
     ]
 
 
+def malformed(db: Path) -> list[tuple]:
+    return rows(
+        db,
+        "select sales_line_id, rejection_reason, raw_line, rejection_detail, source_file"
+        " from sales_rejected where rejection_reason like 'malformed line:%' order by 1",
+    )
+
+
+def check_malformed_lines(db: Path) -> None:
+    # Each malformed line at its own position (the header is not a line), the raw text kept.
+    found = [
+        (line, reason.removeprefix("malformed line: "), raw)
+        for line, reason, raw, *_ in malformed(db)
+    ]
+    assert found == [
+        (100, "too few fields", "o0025,p03"),
+        (300, "too many fields", "o0075,p04,bakery,extra"),
+        (450, "too many fields", 'o0112,"p05,dairy",x,y'),
+        (604, "unterminated quote", 'o0151,"p06,dairy\n'),
+    ]
+    details = [detail for *_, detail, _ in malformed(db)]
+    assert details[0].startswith("line 101 of the file (the header is line 1): ")
+    assert all(source.endswith("malformed_lines.csv") for *_, source in malformed(db))
+    # The accepted lines around them keep their own positions.
+    lines = (CORPUS / "malformed_lines.csv").read_text().splitlines()[1:]
+    around = rows(
+        db,
+        "select sales_line_id, order_id || ',' || product_id || ',' || category"
+        " from stg_sales__lines where sales_line_id in (99, 101, 299, 301, 603) order by 1",
+    )
+    assert around == [(n, lines[n - 1]) for n in (99, 101, 299, 301, 603)]
+
+
+def check_two_malformed_in_892(db: Path) -> None:
+    # The issue's file: DuckDB's sniffer read it as one column; now two lines are quarantined.
+    found = [(line, raw) for line, _, raw, *_ in malformed(db)]
+    assert found == [(401, "00998,0002"), (701, "00998,0002,food,extra")]
+    assert rows(db, "select count(*) from stg_sales__lines where rejection_reason is null") == [
+        (892,)
+    ]
+
+
+def check_semicolon_delimited(db: Path) -> None:
+    assert rows(db, "select distinct category from int_products order by 1") == [
+        ("bakery",),
+        ("dairy, fresh",),
+    ]
+
+
+def check_one_latin1_line(db: Path) -> None:
+    assert [(line, reason) for line, reason, *_ in malformed(db)] == [
+        (151, "malformed line: not valid UTF-8")
+    ]
+
+
+def check_control_characters(db: Path) -> None:
+    found = rows(db, "select sales_line_id, rejection_reason from sales_rejected order by 1")
+    assert found == [
+        (6, "product_id contains a control character"),  # NUL
+        (7, "product_id contains a control character"),  # tab
+        (8, "category contains a control character"),  # SOH
+        (9, "order_id contains a control character"),  # DEL
+        (10, "product_id contains a control character"),  # U+0085 (C1)
+    ]
+    assert rows(db, "select product_id from int_products order by 1") == [("p1",), ("p2",), ("p3",)]
+
+
+def check_float_ids(db: Path) -> None:
+    # pandas' float64 ids: 9.0 is the 9 the user wrote; 1.5 and 1e20 are not ids anyone wrote.
+    assert rows(db, "select product_id from int_products order by 1") == [("10",), ("7",), ("9",)]
+    assert rows(db, "select distinct order_id from int_order_product_counts order by 1") == [
+        ("1",),
+        ("2",),
+        ("3",),
+    ]
+    float_reason = (
+        "product_id is not a whole number in a float column (what was written is unknown)"
+    )
+    assert rows(db, "select sales_line_id, rejection_reason from sales_rejected order by 1") == [
+        (6, float_reason),
+        (7, "missing product_id"),
+        (8, float_reason),
+        (9, "missing order_id"),
+    ]
+
+
 @dataclass(frozen=True)
 class Case:
     """One corpus file and what must happen to it."""
@@ -148,6 +243,8 @@ class Case:
     select: tuple[str, ...] = ()
     # Warn-severity tests expected to warn.
     warns: tuple[str, ...] = ()
+    # Accepted files: fragments the build's output must contain.
+    output: tuple[str, ...] = ()
 
 
 CASES = [
@@ -206,6 +303,71 @@ CASES = [
         check=check_crlf_line_breaks_in_cells,
     ),
     Case(
+        "malformed_lines.csv",
+        "a few malformed lines (wrong number of fields, a quote left open on the last line)"
+        " among 600: each quarantined at its position with the raw line",
+        rejected={
+            "malformed line: too few fields": 1,
+            "malformed line: too many fields": 2,
+            "malformed line: unterminated quote": 1,
+        },
+        check=check_malformed_lines,
+    ),
+    Case(
+        "two_malformed_in_892.csv",
+        "the issue's file: 892 lines, one of 2 fields and one of 4; no longer read as one column",
+        rejected={"malformed line: too few fields": 1, "malformed line: too many fields": 1},
+        check=check_two_malformed_in_892,
+    ),
+    Case(
+        "semicolon_delimited.csv",
+        "semicolons between fields, commas inside them: the header gives the delimiter",
+        check=check_semicolon_delimited,
+    ),
+    Case(
+        "one_latin1_line.csv.gz",
+        "a gzipped CSV with one line that is not UTF-8: that line quarantined",
+        rejected={"malformed line: not valid UTF-8": 1},
+        check=check_one_latin1_line,
+    ),
+    Case(
+        "mostly_malformed.csv",
+        "most lines malformed: error saying how many, showing the first, where the rest are",
+        error=(
+            "12 of its 20 lines (60.0%) are malformed, more than max_rejected_share 0.01",
+            "sales line 9 (too few fields)",
+            "select * from stg_sales__lines where rejection_reason like 'malformed%'",
+        ),
+    ),
+    Case(
+        "open_quote_swallows.csv",
+        "a quote opened and never closed: the rest of the file is one field; error",
+        error=("a quote is opened and never closed", "sales line 50 (unterminated quote)"),
+    ),
+    Case(
+        "control_characters.csv",
+        "NUL, tab, SOH, DEL or a C1 character in an id or category: line quarantined, naming the"
+        " field (PostgreSQL text cannot store NUL)",
+        rejected={
+            "product_id contains a control character": 3,
+            "category contains a control character": 1,
+            "order_id contains a control character": 1,
+        },
+        check=check_control_characters,
+    ),
+    Case(
+        "float_ids.parquet",
+        "ids in float columns (pandas' integer ids with a missing value): whole numbers read as"
+        " integers ('9.0' is '9'), other values quarantined, the build says so",
+        rejected={
+            "product_id is not a whole number in a float column (what was written is unknown)": 2,
+            "missing product_id": 1,
+            "missing order_id": 1,
+        },
+        check=check_float_ids,
+        output=("column(s) order_id, product_id are floats",),
+    ),
+    Case(
         "header_only.csv",
         "a header and no line: error, nothing built",
         error=("has a header but no sales lines",),
@@ -235,8 +397,14 @@ CASES = [
 
 def lines_in(path: Path) -> int:
     """Sales lines in a CSV file as Python's csv module reads it (header excluded)."""
+    if path.suffix == ".parquet":
+        return duckdb.execute("select count(*) from read_parquet(?)", [str(path)]).fetchall()[0][0]
+    if path.suffix == ".gz":  # one line of it is Latin-1 on purpose: count, do not decode
+        text = gzip.decompress(path.read_bytes()).decode("latin-1")
+        return sum(1 for _ in csv.reader(io.StringIO(text, newline=""))) - 1
     with path.open(newline="", encoding="utf-8") as handle:
-        return sum(1 for _ in csv.reader(handle)) - 1
+        delimiter = ";" if path.name.startswith("semicolon") else ","
+        return sum(1 for _ in csv.reader(handle, delimiter=delimiter)) - 1
 
 
 def test_every_corpus_file_has_a_case() -> None:
@@ -274,6 +442,8 @@ def test_accepted_file_builds_and_reconciles(case: Case, tmp_path: Path) -> None
     assert lines_read == lines_in(path), "DuckDB read a different number of lines than the file has"
     assert accepted + sum(n for _, n in rejected) == lines_read
     assert dict(rejected) == case.rejected
+    for fragment in case.output:
+        assert fragment in result.stdout, result.stdout[-3000:]
     if case.check:
         case.check(db)
 
@@ -344,3 +514,142 @@ def test_a_csv_too_big_to_check_in_memory_is_left_to_the_reader(tmp_path: Path) 
     assert rows(tmp_path / "recommender.duckdb", "select count(*) from stg_sales__lines") == [
         (blocks * 100_000,)
     ]
+
+
+def test_malformed_lines_in_a_glob_keep_their_positions(tmp_path: Path) -> None:
+    # The same lines split over two files read as one input: every line, accepted or
+    # malformed, has the position it has in the single file (files in name order).
+    lines = (CORPUS / "malformed_lines.csv").read_text().splitlines()
+    header, body = lines[0], lines[1:]
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    (folder / "part_1.csv").write_text("\n".join([header, *body[:200]]) + "\n")
+    (folder / "part_2.csv").write_text("\n".join([header, *body[200:]]) + "\n")
+    positions = "select sales_line_id, rejection_reason, order_id, product_id from stg_sales__lines"
+    results = {}
+    for name, sales_path in (
+        ("single", CORPUS / "malformed_lines.csv"),
+        ("glob", folder / "*.csv"),
+    ):
+        workdir = tmp_path / name
+        result = run_dbt(
+            ["run", "--select", "stg_sales__lines"],
+            workdir,
+            dbt_vars={"sales_path": str(sales_path)},
+        )
+        assert result.returncode == 0, result.stdout[-3000:]
+        results[name] = sorted(rows(workdir / "recommender.duckdb", positions))
+    assert len(results["glob"]) == len(body)
+    assert results["glob"] == results["single"]
+    files = rows(
+        tmp_path / "glob" / "recommender.duckdb",
+        "select sales_line_id, source_file from stg_sales__lines"
+        " where rejection_reason like 'malformed%' order by 1",
+    )
+    assert [(line, Path(source).name) for line, source in files] == [
+        (100, "part_1.csv"),
+        (300, "part_2.csv"),
+        (450, "part_2.csv"),
+        (604, "part_2.csv"),
+    ]
+
+
+def corpus_as_one_file(folder: Path) -> Path:
+    """Every accepted CSV of the corpus in one file, its lines as they were (malformed ones
+    stay malformed); each file's orders kept apart by prefixing its name to the order id."""
+    out = folder / "whole_corpus.csv"
+    with out.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["order_id", "product_id", "category"])
+        for case in CASES:
+            path = CORPUS / case.file
+            if case.error or path.suffix != ".csv":
+                continue
+            delimiter = ";" if path.name.startswith("semicolon") else ","
+            with path.open(newline="", encoding="utf-8") as source:
+                records = list(csv.reader(source, delimiter=delimiter))
+            header = [name.strip().lower() for name in records[0]]
+            picks = [header.index(name) for name in ("order_id", "product_id", "category")]
+            for record in records[1:]:
+                if len(record) != len(header):
+                    writer.writerow(record)  # malformed: as it was
+                    continue
+                order_id, product_id, category = (record[i] for i in picks)
+                if order_id.strip() and order_id.strip().lower() != "null":
+                    order_id = f"{path.stem}/{order_id}"
+                writer.writerow([order_id, product_id, category])
+    return out
+
+
+def export_and_load(db: Path, workdir: Path, dsn: str) -> None:
+    env = {**dbt_env(workdir, db)}
+    for script, args in (
+        (
+            "export.py",
+            ["--duckdb", str(db), "--dest", str(workdir / "exports"), "--format", "rich"],
+        ),
+        ("load_postgres.py", ["--source", str(workdir / "exports"), "--dsn", dsn]),
+    ):
+        result = subprocess.run(
+            [sys.executable, str(PROJECT_DIR / "scripts" / script), *args],
+            cwd=PROJECT_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        assert result.returncode == 0, f"{script}:\n{result.stdout[-2000:]}\n{result.stderr}"
+
+
+def served_matches_the_mart(db: Path, dsn: str) -> list[tuple]:
+    import psycopg
+
+    columns = (
+        "product_id, recommendation_rank, recommended_product_id, pair_count,"
+        " product_category, recommended_category, similarity"
+    )
+    mart = rows(db, f"select {columns} from product_recommendations order by 1, 2")
+    with psycopg.connect(dsn) as con:
+        served = con.execute(f"select {columns} from product_recommendations order by 1, 2")
+        served_rows = [tuple(row) for row in served.fetchall()]
+    assert mart and len(served_rows) == len(mart)
+    assert [row[:-1] for row in served_rows] == [row[:-1] for row in mart]
+    assert all(abs(a[-1] - b[-1]) <= 1e-12 for a, b in zip(served_rows, mart, strict=True))
+    return served_rows
+
+
+def test_an_export_of_the_whole_corpus_loads_into_postgresql(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    sales = corpus_as_one_file(tmp_path)
+    workdir = tmp_path / "csv"
+    # The huge order would take the cosine minutes: max_order_lines leaves its pairs out.
+    dbt_vars = {"sales_path": str(sales), "max_order_lines": 500}
+    result = run_dbt(["build", *SELECT], workdir, dbt_vars=dbt_vars)
+    assert result.returncode == 0, result.stdout[-5000:]
+    db = workdir / "recommender.duckdb"
+    reasons = dict(rows(db, "select rejection_reason, count(*) from sales_rejected group by 1"))
+    assert reasons["product_id contains a control character"] == 3
+    assert reasons["malformed line: too many fields"] == 3
+    export_and_load(db, workdir, postgres_dsn)
+    served = served_matches_the_mart(db, postgres_dsn)
+    served_ids = {value for row in served for value in row[:3] if isinstance(value, str)}
+    assert {'Bob\'s "best" bread', "日本茶", "crème brûlée", "0070", "7"} <= served_ids
+    assert not any(
+        ord(char) < 32 or 127 <= ord(char) < 160
+        for row in served
+        for value in row
+        if isinstance(value, str)
+        for char in value
+    )
+
+    # The float ids, from Parquet, arrive as the integers they were.
+    workdir = tmp_path / "parquet"
+    dbt_vars = {"sales_path": str(CORPUS / "float_ids.parquet")}
+    result = run_dbt(["build", *SELECT], workdir, dbt_vars=dbt_vars)
+    assert result.returncode == 0, result.stdout[-5000:]
+    db = workdir / "recommender.duckdb"
+    export_and_load(db, workdir, postgres_dsn)
+    served = served_matches_the_mart(db, postgres_dsn)
+    assert {row[0] for row in served} == {"7", "9", "10"}

@@ -38,7 +38,6 @@ from conftest import (
     run_command,
     run_dbt,
     s3_client,
-    script_module,
 )
 from sklearn.metrics.pairwise import cosine_similarity
 
@@ -135,7 +134,12 @@ def snapshot(client: Any, bucket: str) -> dict[str, bytes]:
 
 
 def folder_snapshot(folder: Path) -> dict[str, bytes]:
-    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+    """Every file of an export folder with its bytes (not latest.json's lock file)."""
+    return {
+        path.name: path.read_bytes()
+        for path in sorted(folder.iterdir())
+        if not path.name.endswith(".lock")
+    }
 
 
 def mart_rows(duckdb_path: Path) -> list[tuple]:
@@ -193,21 +197,20 @@ def tutorial_json(sales_df: pd.DataFrame) -> bytes:
 
 
 def copy_build(sample_build: Path, folder: Path) -> Path:
-    """A private copy of the sample build (DuckDB file and target/) to modify."""
+    """A private copy of the sample build's DuckDB file (it carries its verdict) to modify."""
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(sample_build, folder / "recommender.duckdb")
-    shutil.copytree(sample_build.parent / "target", folder / "target")
     return folder / "recommender.duckdb"
 
 
 @pytest.fixture(scope="module")
 def sample(sample_build: Path) -> dict[str, str]:
-    """--duckdb and --target-path arguments for the session's sample build."""
-    return {"duckdb": str(sample_build), "target": str(sample_build.parent / "target")}
+    """The --duckdb argument for the session's sample build."""
+    return {"duckdb": str(sample_build)}
 
 
 def sample_args(sample: dict[str, str], dest: str, *extra: str) -> list[str]:
-    return ["--duckdb", sample["duckdb"], "--target-path", sample["target"], "--dest", dest]
+    return ["--duckdb", sample["duckdb"], "--dest", dest]
 
 
 @pytest.fixture
@@ -244,11 +247,10 @@ def test_tutorial_format_byte_for_byte(tmp_path: Path, s3_server: str, bucket: s
         dbt_vars={"sales_path": str(sales_csv)},
         select="+product_recommendations +sales_rejected",
     )
-    target = str(tmp_path / "build" / "target")
     env = export_env(s3_server)
     ok(
         run_export(
-            *["--duckdb", str(duckdb_path), "--target-path", target, "--timestamp", STAMP],
+            *["--duckdb", str(duckdb_path), "--timestamp", STAMP],
             *["--dest", f"s3://{bucket}/tiny/"],
             env=env,
         )
@@ -263,7 +265,7 @@ def test_tutorial_format_byte_for_byte(tmp_path: Path, s3_server: str, bucket: s
     local = tmp_path / "local"
     ok(
         run_export(
-            *["--duckdb", str(duckdb_path), "--target-path", target, "--timestamp", STAMP],
+            *["--duckdb", str(duckdb_path), "--timestamp", STAMP],
             *["--dest", str(local)],
             env=env,
         )
@@ -384,22 +386,21 @@ def test_refusals_leave_previous_export_untouched(
     before = snapshot(client, bucket)
     assert f"recs/recommendations_{STAMP}.json" in before
 
-    def attempt(duckdb_path: Path, target: Path | str, *extra: str) -> str:
-        args = ["--duckdb", str(duckdb_path), "--target-path", str(target), "--dest", dest]
+    def attempt(duckdb_path: Path, *extra: str) -> str:
+        args = ["--duckdb", str(duckdb_path), "--dest", dest]
         return refused(run_export(*args, "--timestamp", LATER, *extra, env=env))
 
-    target = sample["target"]
-    assert "does not exist" in attempt(tmp_path / "missing.duckdb", target)
+    assert "does not exist" in attempt(tmp_path / "missing.duckdb")
 
     no_table = copy_build(sample_build, tmp_path / "no_table")
     with duckdb.connect(str(no_table)) as con:
         con.execute("drop table product_recommendations")
-    assert "table product_recommendations is missing" in attempt(no_table, target)
+    assert "table product_recommendations is missing" in attempt(no_table)
 
     empty = copy_build(sample_build, tmp_path / "empty")
     with duckdb.connect(str(empty)) as con:
         con.execute("delete from product_recommendations")
-    assert "is empty" in attempt(empty, target)
+    assert "is empty" in attempt(empty)
 
     missing_bucket = f"missing-{bucket}"[:63].rstrip("-")
     message = refused(run_export(*sample_args(sample, f"s3://{missing_bucket}/"), env=env))
@@ -419,17 +420,17 @@ def test_refusals_leave_previous_export_untouched(
     assert f"FAIL {products} assert_at_most_top_k_per_product" in result.stdout, result.stdout
     rank_test = "accepted_range_product_recommendations_recommendation_rank___var_top_k___1"
     assert f"Failure in test {rank_test}" in result.stdout, result.stdout[-3000:]
-    message = attempt(failed, failed.parent / "target")
-    # The refusal names both failed checks.
-    assert "test.recommender.assert_at_most_top_k_per_product (fail)" in message, message
-    assert f"test.recommender.{rank_test}." in message, message
+    message = attempt(failed)
+    # The refusal, read from the failed database's own verdict, names both failed checks.
+    assert "assert_at_most_top_k_per_product (test fail)" in message, message
+    assert f"{rank_test} (test fail)" in message, message
     assert "--allow-failed-validation" in message
     assert snapshot(client, bucket) == before
 
     # The override exports, and says so in the manifest.
     ok(
         run_export(
-            *["--duckdb", str(failed), "--target-path", str(failed.parent / "target")],
+            *["--duckdb", str(failed)],
             *["--dest", dest, "--timestamp", LATER, "--allow-failed-validation"],
             env=env,
         )
@@ -439,47 +440,20 @@ def test_refusals_leave_previous_export_untouched(
             "Body"
         ].read()
     )
-    assert manifest["dbt_run"]["allowed_failed_validation"] is True
-    assert manifest["dbt_run"]["failed_checks"]
-    assert manifest["vars"]["top_k"] == 1  # the vars of the last run, as recorded by dbt
-
-
-def test_failed_validation_tests_are_what_decide_once_they_exist(
-    sample_build: Path, sample: dict[str, str], tmp_path: Path
-) -> None:
-    """With validation tests in the run, a failing mart test alone does not block."""
-    work = tmp_path / "artifacts"
-    target = work / "target"
-    shutil.copytree(Path(sample["target"]), target)
-    results = json.loads((target / "run_results.json").read_text())
-    template = next(r for r in results["results"] if r["unique_id"].startswith("test."))
-    validation_test = {**template, "unique_id": "test.recommender.recommendation_validation_x"}
-    results["results"].append({**validation_test, "status": "pass"})
-    for result in results["results"]:
-        if "product_recommendations" in result["unique_id"] and result["unique_id"].startswith(
-            "test."
-        ):
-            result["status"] = "fail"
-            break
-    (target / "run_results.json").write_text(json.dumps(results))
-    env = export_env()
-    args = ["--duckdb", sample["duckdb"], "--target-path", str(target), "--dry-run"]
-    ok(run_export(*args, "--dest", str(work / "exports"), env=env))
-    results["results"][-1]["status"] = "fail"
-    (target / "run_results.json").write_text(json.dumps(results))
-    message = refused(run_export(*args, "--dest", str(work / "exports"), env=env))
-    assert "recommendation_validation_x" in message
+    assert manifest["allowed_failed_validation"] is True
+    assert manifest["build"]["failed"] and manifest["build"]["passed"] is False
+    assert manifest["vars"]["top_k"] == 1  # the vars of the latest command, as it recorded them
 
 
 def test_no_arguments_writes_the_local_folder(sample_build: Path, tmp_path: Path) -> None:
-    """`python scripts/export.py` after a build: DUCKDB_PATH + target/ in the working dir."""
+    """`python scripts/export.py` after a build: DUCKDB_PATH, exports/ in the working dir."""
     work = tmp_path / "project"
     copy_build(sample_build, work)
     env = export_env()
     env["DUCKDB_PATH"] = str(work / "recommender.duckdb")
     result = ok(run_export(env=env, cwd=work))
     exports = work / "exports"
-    names = sorted(path.name for path in exports.iterdir())
+    names = sorted(folder_snapshot(exports))
     assert len(names) == 3 and names[0] == "latest.json", names
     latest = json.loads((exports / "latest.json").read_text())
     data = (exports / latest["export_key"]).read_bytes()
@@ -713,7 +687,8 @@ def test_conditional_writes_hold_without_the_preflight_check(
 ) -> None:
     """The server-side conditions (If-None-Match, If-Match) and the hard link refuse on
     their own, as when another export writes between our check and our write."""
-    export = script_module("export")
+    from recommender_io import storage
+
     client = s3_client(s3_server)
     client.put_object(Bucket=bucket, Key="taken.json", Body=b"theirs")
     client.put_object(Bucket=bucket, Key="latest.json", Body=b'{"export_key": "old"}')
@@ -721,21 +696,53 @@ def test_conditional_writes_hold_without_the_preflight_check(
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, value)
-        destination = export.S3Bucket(bucket, s3_server, max_attempts=2, timeout=5)
-        assert destination.preflight(["new.json", "latest.json"]) == {"export_key": "old"}
-        with pytest.raises(export.ExportRefused, match="already exists"):
+        destination = storage.S3Bucket(bucket, s3_server, max_attempts=2, timeout=5)
+        assert not destination.exists("new.json")
+        assert destination.read_pointer("latest.json") == b'{"export_key": "old"}'
+        with pytest.raises(storage.KeyExists, match="already exists"):
             destination.put_new("taken.json", b"ours")
         assert client.get_object(Bucket=bucket, Key="taken.json")["Body"].read() == b"theirs"
-        # Another export moves latest.json after our preflight: ours must not clobber it.
+        # Another export moves latest.json after we read it: ours must not clobber it.
         client.put_object(Bucket=bucket, Key="latest.json", Body=b'{"export_key": "other"}')
-        with pytest.raises(export.ExportRefused, match="changed by another export"):
+        with pytest.raises(storage.PointerMoved, match="changed by another export"):
             destination.put_pointer("latest.json", b'{"export_key": "ours"}')
     assert latest_of(client, bucket) == {"export_key": "other"}
 
     folder = tmp_path / "exports"
     folder.mkdir()
     (folder / "taken.json").write_bytes(b"theirs")
-    local = export.LocalFolder(folder, dry_run=False)
-    with pytest.raises(export.ExportRefused, match="already exists"):
+    local = storage.LocalFolder(folder)
+    with pytest.raises(storage.KeyExists, match="already exists"):
         local.put_new("taken.json", b"ours")
     assert folder_snapshot(folder) == {"taken.json": b"theirs"}  # no temp file left
+    assert local.read_pointer("latest.json") is None
+    (folder / "latest.json").write_bytes(b'{"export_key": "other"}')
+    with pytest.raises(storage.PointerMoved, match="changed by another export"):
+        local.put_pointer("latest.json", b'{"export_key": "ours"}')
+    assert (folder / "latest.json").read_bytes() == b'{"export_key": "other"}'
+
+
+@pytest.mark.parametrize("export_format", ["tutorial", "rich"])
+def test_every_file_of_an_export_matches_its_json_schema(
+    sample: dict[str, str], tmp_path: Path, export_format: str
+) -> None:
+    """schemas/*.schema.json are the contract of docs/export.md; what export.py writes fits."""
+    from recommender_io.export_format import schema_problems
+
+    dest = tmp_path / "exports"
+    ok(run_export(*sample_args(sample, str(dest)), "--format", export_format, env=export_env()))
+    latest = json.loads((dest / "latest.json").read_text())
+    manifest = json.loads((dest / latest["manifest_key"]).read_text())
+    data = json.loads((dest / latest["export_key"]).read_text())
+    assert schema_problems(latest, "latest") == []
+    assert schema_problems(manifest, "manifest") == []
+    assert schema_problems(data, f"recommendations.{export_format}") == []
+    # The schemas can fail: what the loader must refuse breaks them.
+    assert schema_problems({**latest, "sha256": "not-hex"}, "latest")
+    assert schema_problems({key: v for key, v in manifest.items() if key != "build"}, "manifest")
+    product = next(iter(data))
+    broken = {**data, f" {product}": data[product], "a;b": data[product]}
+    assert len(schema_problems(broken, f"recommendations.{export_format}")) >= 2
+    if export_format == "rich":
+        item = {**data[product][0], "similarity": 0}
+        assert schema_problems({product: [item]}, "recommendations.rich")

@@ -38,6 +38,18 @@ LIVE_DIGEST_SQL = """
 """
 
 
+# What export.py writes for a database whose recorded build passed (recommender_io.verdict).
+PASSED_BUILD = {
+    "invocation_id": "00000000-0000-4000-8000-000000000001",
+    "started_at": "2026-01-01 00:00:00",
+    "command": "build",
+    "finished": True,
+    "nodes_checked": 55,
+    "failed": [],
+    "passed": True,
+}
+
+
 def write_export(
     folder: Path,
     data: dict[str, Any],
@@ -65,7 +77,10 @@ def write_export(
         "vars": {"top_k": 5},
         "validation": {},
         "sha256": sha,
+        "bytes": len(raw),
         "project_version": "0.1.0",
+        "build": PASSED_BUILD,
+        "allowed_failed_validation": False,
         **manifest_overrides,
     }
     (folder / name).write_bytes(raw)
@@ -137,8 +152,6 @@ def export_sample(
             str(EXPORT_SCRIPT),
             "--duckdb",
             str(sample_build),
-            "--target-path",
-            str(sample_build.parent / "target"),
             "--dest",
             str(dest),
             "--format",
@@ -656,9 +669,10 @@ def test_serving_latency_reports_percentiles(tmp_path: Path, postgres_dsn: str) 
 
 
 def test_validation_reports_every_problem_with_its_product() -> None:
-    loader = script_module("load_postgres")
+    from recommender_io.export_format import rows_from_export
+
     data = {"a": "b;a", "b": "c;c", " c": "a", "d": "", "e": 5}
-    rows, problems = loader.rows_from_export(data, "tutorial", top_k=5)
+    rows, problems = rows_from_export(data, "tutorial", top_k=5)
     assert rows == []
     text = "\n".join(problems)
     assert "product 'a': rank 2 recommends the product itself" in text
@@ -666,5 +680,5 @@ def test_validation_reports_every_problem_with_its_product() -> None:
     assert "leading or trailing whitespace" in text
     assert "product 'd': rank 1: the recommended id is empty" in text
     assert "product 'e': value is int" in text
-    rows, problems = loader.rows_from_export({"a": "b;c;d"}, "tutorial", top_k=2)
+    rows, problems = rows_from_export({"a": "b;c;d"}, "tutorial", top_k=2)
     assert "more than top_k=2" in problems[0]

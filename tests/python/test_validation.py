@@ -358,6 +358,13 @@ def test_report_opens_offline_in_headless_chromium(
             lines = page.locator("#sweep g.trace.scatter").count()
             svgs = page.locator("svg.main-svg").count()
             rows = page.locator("table.sample tbody tr").count()
+            page.wait_for_selector("#evaluation svg.main-svg", timeout=30_000)
+            # One point per measure config and the popularity baseline, numbered as the table.
+            points = page.locator("#evaluation g.trace.scatter g.points path.point").count()
+            labels = page.locator(
+                "#evaluation g.trace.scatter g.textpoint text"
+            ).all_text_contents()
+            evaluation_rows = page.locator("table.evaluation tbody tr").all_inner_texts()
             page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         finally:
             browser.close()
@@ -369,4 +376,10 @@ def test_report_opens_offline_in_headless_chromium(
     assert lines == 3  # micro rate, macro rate, coverage
     assert svgs >= 4  # plotly draws two svg layers per chart
     assert rows == 2 * categories
+    configs = query(sample_build, "select config_id, measure from recommendation_evaluation")
+    assert points == len(configs) >= 10
+    assert sorted(int(label) for label in labels) == sorted(config_id for config_id, _ in configs)
+    assert len(evaluation_rows) == len(configs)
+    assert evaluation_rows[0].split()[:2] == ["0", "popularity"]
+    assert "(this build)" in evaluation_rows[1]
     assert (tmp_path / "report.png").stat().st_size > 50_000
