@@ -106,7 +106,10 @@ def test_export_judges_the_database_it_reads_not_target(two_builds: dict[str, An
     manifest = manifest_of(root / "exports_a")
     assert manifest["build"]["invocation_id"] == invocation_of(two_builds["a_results"])
     assert manifest["build"]["passed"] is True and manifest["build"]["failed"] == []
-    assert manifest["vars"]["min_same_category_rate"] == 0.7  # A's vars, not B's
+    # A's vars (the project's default), not B's.
+    default = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
+    assert manifest["vars"]["min_same_category_rate"] == default["min_same_category_rate"]
+    assert default["min_same_category_rate"] != FAILING_VARS["min_same_category_rate"]
 
     refused = export(two_builds, two_builds["b"], root / "exports_b")
     assert refused.returncode == 1

@@ -59,7 +59,10 @@ def run_probes(tmp_path: Path, *args: str, **env: str) -> tuple[str, int]:
     result = run_command(
         [sys.executable, "-m", "pytest", "-p", "conftest", *args, str(folder)],
         cwd=folder,
-        env=bare_env(tmp_path, PYTHONPATH=str(TESTS_DIR), **env),
+        # conftest imports the scripts' package (pyproject: pythonpath = ["scripts"]).
+        env=bare_env(
+            tmp_path, PYTHONPATH=f"{TESTS_DIR}{os.pathsep}{PROJECT_DIR / 'scripts'}", **env
+        ),
         timeout=300,
     )
     return result.stdout + result.stderr, result.returncode

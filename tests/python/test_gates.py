@@ -42,7 +42,9 @@ class Gate:
     failures: int  # rows the test returns (dbt prints "FAIL <failures> <test>")
     rows_sql: str  # a query over {failures}: the test's stored failing rows ...
     rows: list[tuple]  # ... and what it must return
-    severity: str = "fail"  # "warn" for warn-only tests: exit code 0, "Warning in test"
+    # "warn" for warn-only tests: exit code 0, "Warning in test"; "error" for a test that
+    # stops the run with its message instead of returning rows (nothing stored).
+    severity: str = "fail"
     message: str = ""  # also printed by dbt while it runs the test (minimum_value logs it)
     dbt_vars: dict | None = None  # vars the test runs with (e.g. a gate that is off by default)
 
@@ -230,8 +232,8 @@ GATES = [
         "every line rejected",
         "assert_some_sales_lines_accepted",
         "assert_some_sales_lines_accepted",
-        "insert into sales_rejected select sales_line_id, order_id, product_id, category,"
-        " 'missing_category' from stg_sales__lines",
+        "insert into sales_rejected select sales_line_id, source_file, order_id, product_id,"
+        " category, 'missing_category', null, null from stg_sales__lines",
         1,
         "select lines_read = lines_rejected, problem from {failures}",
         [(True, "no usable sales line: every line is in sales_rejected with its reason")],
@@ -244,6 +246,19 @@ GATES = [
         1,
         "select problem, observed, expected from {failures}",
         [("not exactly (a, b) and (b, a) with equal counts, a != b", 2, 2)],
+    ),
+    Gate(
+        "most of the file's lines malformed",
+        "assert_malformed_lines_within_max_rejected_share",
+        "assert_malformed_lines_within_max_rejected_share",
+        "update stg_sales__lines set rejection_reason = 'malformed line: too many fields',"
+        " raw_line = 'o1,p1,c1,extra' where sales_line_id <= 100",
+        0,
+        "",
+        [],
+        severity="error",
+        message="100 of its 2965 lines (3.4%) are malformed, more than max_rejected_share 0.01"
+        " allows",
     ),
     Gate(
         "one order makes most of the pairs (a warning)",
@@ -306,6 +321,16 @@ def test_gate_fails_on_crafted_input(sample_build: Path, gate_workdir: Path, gat
     )
     output = result.stdout + result.stderr
 
+    if gate.severity == "error":
+        # The test raises its message while it runs: dbt reports an error, not rows.
+        assert result.returncode == 1, output[-4000:]
+        assert f"Compilation Error in test {gate.test} (" in output, output[-4000:]
+        assert gate.message in output, output[-4000:]
+        assert "select * from stg_sales__lines where rejection_reason like 'malformed%'" in output
+        results = dbt_test_results(gate_workdir)
+        assert list(results) == [gate.test], results.keys()
+        assert results[gate.test]["status"] == "error"
+        return
     warn = gate.severity == "warn"
     assert result.returncode == (0 if warn else 1), output[-4000:]
     word = "Warning" if warn else "Failure"
