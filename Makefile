@@ -12,7 +12,7 @@ export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 VARS ?=
 
-.PHONY: help install run build evaluate summary test lint parse docs report export bench serve-demo clean
+.PHONY: help install install-spark run build evaluate summary test lint parse docs report export bench serve-demo clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -24,6 +24,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 install: $(VENV)/.installed ## Create .venv and install the pinned requirements
+
+$(VENV)/.installed-spark: $(VENV)/.installed requirements-spark.txt
+	$(BIN)/pip install --quiet -r requirements-spark.txt
+	touch $@
+
+install-spark: $(VENV)/.installed-spark ## Add dbt-spark and pyspark to .venv (dbt build --target spark; Java 17)
 
 run: install build summary ## Build the recommendations on the sample data (or VARS='{sales_path: ...}')
 

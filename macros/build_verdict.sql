@@ -53,9 +53,11 @@
 {% endmacro %}
 
 
+{#  Spark's targets have no database (its relations are schema.identifier). #}
 {% macro build_record_relation(name) %}
     {{- return(api.Relation.create(
-        database=target.database, schema=target.schema, identifier=name, type='table'
+        database=(target.database if target.database is defined else none),
+        schema=target.schema, identifier=name, type='table'
     )) -}}
 {% endmacro %}
 

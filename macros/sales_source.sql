@@ -38,6 +38,12 @@
 {% endmacro %}
 
 
+{#  The columns readers add to the file's own (not sales columns: checks leave them out). #}
+{% macro sales_reader_columns() %}
+    {{- return([sales_file_column(), 'file_row_number', 'sales_line_number', 'sales_raw_line']) -}}
+{% endmacro %}
+
+
 {#
     The file each line came from, as staging records it: for a glob the
     reader's column; for one file (or the seed) its path as a literal, which
@@ -82,6 +88,11 @@
     keeps file order because preserve_insertion_order stays on).
 #}
 {% macro sales_line_number() %}
+    {{- return(adapter.dispatch('sales_line_number', 'recommender')()) -}}
+{% endmacro %}
+
+
+{% macro default__sales_line_number() %}
     {%- set path = var('sales_path', '') -%}
     {%- if path and is_single_parquet_file(path) -%}
         {{ return("file_row_number + 1") }}
@@ -132,6 +143,32 @@
 {% macro is_csv_path(path) %}
     {%- set lowered = (path | string) | lower -%}
     {{- return(lowered.endswith('.csv') or lowered.endswith('.csv.gz') or lowered.endswith('.tsv')) -}}
+{% endmacro %}
+
+
+{#
+    Readers that keep the lines they cannot parse among the others (Spark's:
+    macros/sales_source_spark.sql) say why (sales_reader_problem) and give
+    their text (sales_reader_raw_line); staging rejects those lines. DuckDB's
+    reader keeps them apart (its post-hook adds them): null here.
+#}
+{% macro sales_reader_problem() %}
+    {{- return(adapter.dispatch('sales_reader_problem', 'recommender')()) -}}
+{% endmacro %}
+
+
+{% macro default__sales_reader_problem() %}
+    {{- return('cast(null as ' ~ dbt.type_string() ~ ')') -}}
+{% endmacro %}
+
+
+{% macro sales_reader_raw_line() %}
+    {{- return(adapter.dispatch('sales_reader_raw_line', 'recommender')()) -}}
+{% endmacro %}
+
+
+{% macro default__sales_reader_raw_line() %}
+    {{- return('cast(null as ' ~ dbt.type_string() ~ ')') -}}
 {% endmacro %}
 
 
@@ -243,6 +280,16 @@
     Compressed and Parquet files are always left to their reader.
 #}
 {% macro check_sales_file(path) %}
+    {{- return(adapter.dispatch('check_sales_file', 'recommender')(path)) -}}
+{% endmacro %}
+
+
+{% macro default__check_sales_file(path) %}
+    {{- return('') -}}
+{% endmacro %}
+
+
+{% macro duckdb__check_sales_file(path) %}
     {%- set quoted = sales_path_literal(path) -%}
     {%- set lowered = (path | string) | lower -%}
     {%- set checks_text = lowered.endswith('.csv') or lowered.endswith('.tsv') -%}
@@ -337,7 +384,7 @@
     {%- set described = run_query("describe select * from " ~ reader) -%}
     {%- set found = described.columns[0].values() | map('lower') | list -%}
     {#- Columns the readers add: each line's file, and its row number in a Parquet file. -#}
-    {%- set found = found | reject('equalto', sales_file_column()) | list -%}
+    {%- set found = found | reject('in', sales_reader_columns()) | list -%}
     {%- if is_single_parquet_file(path) -%}
         {%- set found = found | reject('equalto', 'file_row_number') | list -%}
     {%- endif -%}
@@ -418,10 +465,10 @@
     {%- if column in sales_float_columns() -%}
         {{ return(
             "case when " ~ is_whole_float(column) ~ " then cast(cast(" ~ column ~ " as "
-            ~ dbt.type_bigint() ~ ") as varchar) else cast(" ~ column ~ " as varchar) end"
+            ~ dbt.type_bigint() ~ ") as " ~ dbt.type_string() ~ ") else cast(" ~ column ~ " as " ~ dbt.type_string() ~ ") end"
         ) }}
     {%- endif -%}
-    {{ return("cast(" ~ column ~ " as varchar)") }}
+    {{ return("cast(" ~ column ~ " as " ~ dbt.type_string() ~ ")") }}
 {% endmacro %}
 
 
@@ -435,7 +482,7 @@
         ) -%}
     {%- endfor -%}
     {%- if not cases -%}
-        {{ return("cast(null as varchar)") }}
+        {{ return("cast(null as " ~ dbt.type_string() ~ ")") }}
     {%- endif -%}
     {{ return("case " ~ cases | join(" ") ~ " end") }}
 {% endmacro %}

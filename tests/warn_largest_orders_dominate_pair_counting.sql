@@ -34,7 +34,7 @@ largest as (
         max(total_pair_count) as total_pair_count
 
     from ranked
-    where size_rank <= greatest(1, order_count // 100)
+    where size_rank <= greatest(1, {{ integer_divide('order_count', '100') }})
 
 ),
 

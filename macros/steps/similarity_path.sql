@@ -16,5 +16,5 @@
     {%- if similarity_measure(var('similarity_measure'))['order'] == 'first' -%}
         {{ return('first_order') }}
     {%- endif -%}
-    {{ return(var('similarity_engine')) }}
+    {{ return(similarity_engine()) }}
 {% endmacro %}

@@ -33,7 +33,7 @@ final as (
         order_id,
         line_count,
         product_count,
-        product_count * (product_count - 1) // 2 as product_pair_count,
+        {{ integer_divide('product_count * (product_count - 1)', '2') }} as product_pair_count,
         {{ max_order_lines }} > 0 and line_count > {{ max_order_lines }} as is_excluded_from_pairs
 
     from order_sizes

@@ -33,6 +33,9 @@ trimmed as (
         trim({{ sales_column_text('product_id') }}) as product_id,
         trim({{ sales_column_text('category') }}) as category,
         {{ sales_float_column_problem() }} as float_problem,
+        -- Lines a reader keeps although it could not parse them (Spark's), else null.
+        {{ sales_reader_problem() }} as reader_problem,
+        {{ sales_reader_raw_line() }} as reader_raw_line,
         -- Optional: when the sales have it, the hold-out evaluation holds out
         -- the latest orders; unreadable dates are null.
         {{ optional_sales_timestamp(source_relation, 'order_date') }} as order_date
@@ -46,13 +49,22 @@ renamed as (
     select
         sales_line_id,
         source_file,
-        case when order_id = '' or lower(order_id) = 'null' then null else order_id end
-            as order_id,
-        case when product_id = '' or lower(product_id) = 'null' then null else product_id end
-            as product_id,
-        case when category = '' or lower(category) = 'null' then null else category end
-            as category,
+        case
+            when reader_problem is not null or order_id = '' or lower(order_id) = 'null' then null
+            else order_id
+        end as order_id,
+        case
+            when reader_problem is not null or product_id = '' or lower(product_id) = 'null'
+                then null
+            else product_id
+        end as product_id,
+        case
+            when reader_problem is not null or category = '' or lower(category) = 'null' then null
+            else category
+        end as category,
         float_problem,
+        reader_problem,
+        reader_raw_line,
         order_date
 
     from trimmed
@@ -68,6 +80,7 @@ final as (
         product_id,
         category,
         case
+            when reader_problem is not null then reader_problem
             when float_problem is not null then float_problem
             when order_id is null then 'missing order_id'
             when product_id is null then 'missing product_id'
@@ -86,9 +99,13 @@ final as (
                     else 'category contains a control character'
                 end
         end as rejection_reason,
-        -- Filled for the lines the reader could not parse (the post-hook adds them).
-        cast(null as varchar) as rejection_detail,
-        cast(null as varchar) as raw_line,
+        -- Filled for the lines the reader could not parse (DuckDB: the post-hook adds them).
+        case
+            when reader_problem is not null
+                then 'line ' || cast(sales_line_id + 1 as {{ dbt.type_string() }})
+                || ' of the file (the header is line 1): the CSV reader could not parse it'
+        end as rejection_detail,
+        reader_raw_line as raw_line,
         order_date
 
     from renamed

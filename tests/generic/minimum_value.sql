@@ -35,13 +35,15 @@
     {%- set context_labels = [] -%}
     {%- for column in context_columns -%}
         {%- do context_labels.append(
-            "'" ~ column ~ " ' || coalesce(cast(round(cast(" ~ column ~ " as double), 4) as varchar), 'null')"
+            "'" ~ column ~ " ' || coalesce(cast(round(cast(" ~ column ~ " as double), 4) as " ~ dbt.type_string() ~ "), 'null')"
         ) -%}
     {%- endfor -%}
     {%- set group_labels = [] -%}
+    {%- set quote = sql_text_literal("'") -%}
     {%- for column in groups -%}
         {%- do group_labels.append(
-            "'" ~ column ~ " ' || coalesce('''' || cast(" ~ column ~ " as varchar) || '''', 'null')"
+            "'" ~ column ~ " ' || coalesce(" ~ quote ~ " || cast(" ~ column ~ " as "
+            ~ dbt.type_string() ~ ") || " ~ quote ~ ", 'null')"
         ) -%}
     {%- endfor %}
 
@@ -73,11 +75,11 @@ validation_errors as (
         '{{ column_name }} '
         || case
             when {{ column_name }} is null then 'is null (nothing was measured), so not'
-            else cast(round(cast({{ column_name }} as double), 4) as varchar) || ' is below'
+            else cast(round(cast({{ column_name }} as double), 4) as {{ dbt.type_string() }}) || ' is below'
         end
-        || ' min_value ' || cast(cast({{ min_value }} as double) as varchar)
+        || ' min_value ' || cast(cast({{ min_value }} as double) as {{ dbt.type_string() }})
         {% if context_labels %}|| ' (' || {{ context_labels | join(" || ', ' || ") }} || ')'{% endif %}
-        {% if row_condition %}|| ' (rows where {{ row_condition | replace("'", "''") }})'{% endif %}
+        {% if row_condition %}|| {{ sql_text_literal(' (rows where ' ~ row_condition ~ ')') }}{% endif %}
         as message
 
     from grouped

@@ -9,7 +9,7 @@
 #}
 {%- set configs = evaluation_measure_configs() -%}
 {%- set in_sql = [] -%}
-{%- for config in configs if config['order'] == 'first' or var('similarity_engine') == 'sql' -%}
+{%- for config in configs if config['order'] == 'first' or similarity_engine() == 'sql' -%}
     {%- do in_sql.append(config) -%}
 {%- endfor -%}
 with

@@ -28,7 +28,7 @@ neighbours as (
         recommended_product_key,
         recommendation_rank
     from {{ ref('int_evaluation_neighbours') }}
-    {% if var('similarity_engine') == 'sparse' -%}
+    {% if similarity_engine() == 'sparse' -%}
     union all
     select config_id, product_key, recommended_product_key, recommendation_rank
     from {{ ref('int_evaluation_neighbours_sparse') }}
