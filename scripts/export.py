@@ -1,7 +1,8 @@
 """Export product_recommendations as JSON to a local folder or S3: verified, never partial.
 
-Reads the table from the DuckDB file dbt built (read-only) and writes, under a
-new timestamped name that is never overwritten:
+Reads the table from the DuckDB file dbt built (read-only), or with --target spark
+from the tables a `dbt build --target spark` made (the same profile: profiles.yml's
+spark output), and writes, under a new timestamped name that is never overwritten:
 
   <prefix>recommendations_<YYYY-MM-DD_HH-MM>.json           the recommendations
   <prefix>recommendations_<YYYY-MM-DD_HH-MM>.manifest.json  what, from where, checksum
@@ -20,6 +21,7 @@ examples:
   RECOMMENDER_EXPORT_DEST=s3://my-bucket/recs/ make export
   python scripts/export.py --dest s3://recs/ --endpoint-url http://127.0.0.1:9000
   python scripts/export.py --format rich --duckdb /data/recommender.duckdb
+  python scripts/export.py --target spark                  # a Spark build (make install-spark)
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from recommender_io.export_format import (
     dumps,
     export_names,
 )
+from recommender_io.spark_tables import SPARK_TARGET, SparkTablesError, open_spark
 from recommender_io.storage import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_TIMEOUT_S,
@@ -119,16 +122,40 @@ def read_validation(con: duckdb.DuckDBPyConnection) -> Any:
     return rows[0] if len(rows) == 1 else rows
 
 
-def read_mart(duckdb_path: Path) -> MartData:
+def open_source(args: argparse.Namespace) -> Any:
+    """A connection to the build to export: the DuckDB file, or the Spark session's tables."""
+    if args.target == SPARK_TARGET:
+        try:
+            return open_spark(target=args.target)
+        except SparkTablesError as exc:
+            raise ExportRefused(str(exc)) from exc
     try:
-        con = open_read_only(duckdb_path)
+        return open_read_only(args.duckdb)
     except DuckDBFileError as exc:
         raise ExportRefused(str(exc)) from exc
+
+
+def source_name(args: argparse.Namespace) -> str:
+    """What the manifest names as the source (source_duckdb): the file, or the Spark schema."""
+    if args.target == SPARK_TARGET:
+        return f"spark:{spark_profile_description()}"
+    return str(args.duckdb.resolve())
+
+
+def spark_profile_description() -> str:
+    from recommender_io.spark_tables import spark_profile
+
+    return spark_profile().describe()
+
+
+def read_mart(args: argparse.Namespace) -> MartData:
+    duckdb_path = args.duckdb if args.target != SPARK_TARGET else spark_profile_description()
+    con = open_source(args)
     with con:
         if not table_exists(con, MART):
             raise ExportRefused(
                 f"table {MART} is missing from {duckdb_path}. Run `make run` (dbt build) "
-                "to create it, or pass the right file with --duckdb."
+                "to create it, or pass the right file with --duckdb (or --target)."
             )
         rows = con.execute(
             "select product_id, recommendation_rank, recommended_product_id, similarity,"
@@ -231,6 +258,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     add_duckdb_argument(parser, "the DuckDB file dbt built, opened read-only")
     parser.add_argument(
+        "--target",
+        choices=["dev", SPARK_TARGET],
+        default="dev",
+        help="the dbt target that built the recommendations: dev (DuckDB, --duckdb) or spark "
+        "(the tables of profiles.yml's spark output; needs `make install-spark`)",
+    )
+    parser.add_argument(
         "--dest",
         default=os.environ.get("RECOMMENDER_EXPORT_DEST") or "exports/",
         help="a local folder or s3://bucket/prefix/ (default: $RECOMMENDER_EXPORT_DEST or "
@@ -292,7 +326,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def check_verdict(mart: MartData, duckdb_path: Path, allow: bool) -> None:
+def check_verdict(mart: MartData, duckdb_path: Path | str, allow: bool) -> None:
     """Refuse a database whose recorded build failed or did not record (unless allowed)."""
     verdict = mart.verdict
     if verdict is not None:
@@ -331,7 +365,7 @@ def build_manifest(
         "created_at": created_at.isoformat(),
         "export_key": export_key,
         "format": args.format,
-        "source_duckdb": str(args.duckdb.resolve()),
+        "source_duckdb": source_name(args),
         "row_count": mart.row_count,
         "product_count": len(mart.products),
         "products_without_recommendations": (
@@ -421,12 +455,13 @@ def export(args: argparse.Namespace) -> None:
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     stamp = args.timestamp or now.strftime(TIMESTAMP_FORMAT)
 
-    progress(f"[1/{total}] reading {MART} from {args.duckdb} (read-only)")
-    mart = read_mart(args.duckdb)
+    source = args.duckdb if args.target != SPARK_TARGET else "the Spark build"
+    progress(f"[1/{total}] reading {MART} from {source} (read-only)")
+    mart = read_mart(args)
     progress(f"      {mart.row_count} rows, {len(mart.products)} products with recommendations")
 
-    progress(f"[2/{total}] checking the build's verdict recorded in {args.duckdb}")
-    check_verdict(mart, args.duckdb, args.allow_failed_validation)
+    progress(f"[2/{total}] checking the build's verdict recorded in {source}")
+    check_verdict(mart, source, args.allow_failed_validation)
 
     progress(f"[3/{total}] checking the destination {args.dest}")
     location = open_location(args.dest, args.endpoint_url, args.max_attempts, args.timeout)

@@ -49,6 +49,10 @@ def open_read_only(path: Path) -> duckdb.DuckDBPyConnection:
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the database has table (or view) `name`; a Spark build's connection
+    (spark_tables.SparkConnection) looks in its own catalogue."""
+    if hasattr(con, "table_exists"):
+        return bool(con.table_exists(name))
     rows = con.execute(
         "select count(*) from information_schema.tables where table_name = ?", [name]
     ).fetchall()

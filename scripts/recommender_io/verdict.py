@@ -97,7 +97,7 @@ def read_verdict(con: duckdb.DuckDBPyConnection) -> Verdict | None:
     if not table_exists(con, "build_runs"):
         return None
     latest = con.execute(
-        "select invocation_id, cast(run_started_at as varchar), command, dbt_version,"
+        "select invocation_id, cast(run_started_at as string), command, dbt_version,"
         " project_version, vars, cli_vars from build_runs"
         " order by run_started_at desc limit 1"
     ).fetchall()
