@@ -37,7 +37,7 @@
 #}
 {% macro build_recorded_var_names() %}
     {{- return([
-        'sales_path', 'top_k', 'min_pair_count', 'min_similarity', 'similarity_measure',
+        'sales_path', 'sales_relation', 'top_k', 'min_pair_count', 'min_similarity', 'similarity_measure',
         'similarity_shrinkage', 'asymmetric_alpha', 'rp3_alpha', 'rp3_beta',
         'similarity_engine', 'max_order_lines', 'max_largest_orders_pair_share',
         'max_rejected_share', 'min_same_category_lift', 'min_same_category_rate',
@@ -142,6 +142,9 @@
 {% macro record_build_inputs(sales_path) %}
     {%- if sales_path -%}
         {%- set path = sales_path -%}
+    {%- elif var('sales_relation', '') -%}
+        {#- A table of the database: its name; no file facts. -#}
+        {%- set path = var('sales_relation') -%}
     {%- else -%}
         {%- set seeds = graph.nodes.values() | selectattr('resource_type', 'equalto', 'seed')
             | selectattr('name', 'equalto', 'raw_sales') | list -%}
@@ -150,8 +153,10 @@
     {%- if path is none -%}
         {{ return('') }}
     {%- endif -%}
+    {%- set facts = default__input_file_facts(path, 0) if var('sales_relation', '') and not sales_path
+        else input_file_facts(path, build_input_hash_max_bytes()) -%}
     {%- set rows = [] -%}
-    {%- for file in input_file_facts(path, build_input_hash_max_bytes()) -%}
+    {%- for file in facts -%}
         {%- do rows.append("(" ~ [
             sql_text_literal(invocation_id), sql_text_literal(file.file_path),
             build_number_literal(file.size_bytes), sql_text_literal(file.modified_at),

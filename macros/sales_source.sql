@@ -1,6 +1,7 @@
 {#
-    The relation staging reads sales lines from: the `raw_sales` seed, or the
-    user's own CSV/Parquet file (or glob) when the `sales_path` var is set.
+    The relation staging reads sales lines from: the `raw_sales` seed, the
+    user's own CSV/Parquet file (or glob) when the `sales_path` var is set, or
+    a table already in the database when `sales_relation` is.
     Every column is read as text so ids keep leading zeros and unicode.
 
     Before the file is read for real it is checked (only when dbt executes),
@@ -18,6 +19,15 @@
 #}
 {% macro sales_source() %}
     {%- set path = var('sales_path', '') -%}
+    {%- set relation = var('sales_relation', '') -%}
+    {%- if relation and not path -%}
+        {#- validate_vars checked the name; the table's columns are checked as a file's are. -#}
+        {%- if execute -%}
+            {%- do check_sales_columns(relation, relation) -%}
+            {%- do check_sales_not_empty(relation, relation) -%}
+        {%- endif -%}
+        {{ return(relation) }}
+    {%- endif -%}
     {%- if not path -%}
         {{ return(ref('raw_sales')) }}
     {%- endif -%}
@@ -51,7 +61,9 @@
 #}
 {% macro sales_file_name() %}
     {%- set path = var('sales_path', '') | string -%}
-    {%- if not path -%}
+    {%- if not path and var('sales_relation', '') -%}
+        {{ return(sales_path_literal(var('sales_relation'))) }}
+    {%- elif not path -%}
         {{ return(sales_path_literal('seeds/raw_sales.csv')) }}
     {%- elif is_glob(path) -%}
         {{ return(sales_file_column()) }}

@@ -11,6 +11,7 @@
     {%- endif -%}
     {%- set problems = [] -%}
     {%- do check_text_var(problems, 'sales_path') -%}
+    {%- do check_sales_relation_var(problems) -%}
     {%- do check_choice_var(problems, 'similarity_engine', ['sparse', 'sql']) -%}
     {%- do check_choice_var(problems, 'similarity_measure', similarity_measure_names()) -%}
     {%- for name, range in similarity_measure_parameters().items() -%}
@@ -184,5 +185,26 @@
         ) -%}
     {%- elif value and (value | length > 4096 or '\x00' in value) -%}
         {%- do problems.append(name ~ " is not a usable file path (too long or has a NUL byte)") -%}
+    {%- endif -%}
+{% endmacro %}
+
+
+{#  sales_relation reaches SQL as a name: [schema.]table, letters, digits and _ only. #}
+{% macro check_sales_relation_var(problems) %}
+    {%- set relation = var('sales_relation', '') -%}
+    {%- if not relation -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- if relation is not string
+        or not modules.re.fullmatch('[A-Za-z_][A-Za-z0-9_]*([.][A-Za-z_][A-Za-z0-9_]*){0,2}', relation) -%}
+        {%- do problems.append(
+            "sales_relation must name a table as [catalog.][schema.]table (letters, digits, _), got "
+            ~ describe_var_value(relation)
+        ) -%}
+    {%- elif var('sales_path', '') -%}
+        {%- do problems.append(
+            "set sales_path (a file) or sales_relation (a table), not both: got sales_path "
+            ~ describe_var_value(var('sales_path')) ~ " and sales_relation '" ~ relation ~ "'"
+        ) -%}
     {%- endif -%}
 {% endmacro %}

@@ -18,14 +18,17 @@ subprocess (so peak memory is per method):
   pandas-3 fix for np.fill_diagonal; skipped, with the memory it would need,
   when that exceeds the memory available;
 - sparse: a straightforward scipy.sparse + sparse_dot_topn pipeline written
-  here, independent of the project's code: the reference for the ratios.
+  here, independent of the project's code: the reference for the ratios;
+- dbt_spark: `dbt build --target spark` in a local Spark session (docs/spark.md),
+  only when pyspark is installed (`make install-spark`) and on inputs of up to
+  SPARK_MAX_LINES lines.
 
 For each: wall time, CPU time, peak RSS of the process tree, the ratio of wall
 time to the sparse pipeline, and a parity check against the dbt result
 (similarities within 1e-9, lists equal up to ties). For both dbt runs, where
 the time went (from target/run_results.json): dbt outside its nodes (start-up,
 parse, compile: what the partial parse saves), models, tests, slowest nodes.
-Methods run in the order dbt, dbt_rebuild, sparse, tutorial whatever the
+Methods run in the order dbt, dbt_rebuild, sparse, tutorial, dbt_spark whatever the
 order given to --methods; dbt_rebuild needs dbt. Inputs are generated with
 scripts/generate_sales.py (cached in --data-dir) plus any --sales PATH; by
 default the real sets in ../shared/datasets/ are added when present.
@@ -40,6 +43,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -66,9 +70,13 @@ TOP_K = 5
 SIMILARITY_TOLERANCE = 1e-9
 START_MARKER = "<!-- benchmark:start -->"
 END_MARKER = "<!-- benchmark:end -->"
-METHODS = ("dbt", "dbt_rebuild", "sparse", "tutorial")
+METHODS = ("dbt", "dbt_rebuild", "sparse", "tutorial", "dbt_spark")
 DBT_METHODS = ("dbt", "dbt_rebuild")
+# dbt_spark (a local Spark session, `make install-spark`) only up to this many lines:
+# Spark runs each model as a job, practical on small inputs only on one machine.
+SPARK_MAX_LINES = 200_000
 METHOD_LABELS = {
+    "dbt_spark": "dbt_spark (dbt build --target spark: a local session, the sql engine)",
     "dbt": "dbt (first build: fresh target/, full parse)",
     "dbt_rebuild": "dbt_rebuild (same command again: dbt's partial parse, as a scheduled rebuild)",
 }
@@ -359,6 +367,48 @@ def run_dbt(
         )
     measurement.result = result
     return measurement, details
+
+
+def run_dbt_spark(sales: Path, lines: int, workdir: Path, timeout: float) -> Measurement:
+    """Time `dbt build --target spark` on sales in a fresh local warehouse (pyspark needed;
+    inputs above SPARK_MAX_LINES are skipped). Its result is read from the table's
+    Parquet files, which Spark writes in its warehouse."""
+    if importlib.util.find_spec("pyspark") is None:
+        return Measurement("dbt_spark", status="skipped: no pyspark (make install-spark)")
+    if lines > SPARK_MAX_LINES:
+        return Measurement("dbt_spark", status=f"skipped: above {SPARK_MAX_LINES:,} lines")
+    run_dir = workdir / "dbt_spark"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    env = {
+        **os.environ,
+        "SPARK_WAREHOUSE_DIR": str(run_dir / "warehouse"),
+        "SPARK_METASTORE_DIR": str(run_dir / "metastore_db"),
+        "SPARK_SCHEMA": "benchmark",
+        "DBT_TARGET_PATH": str(run_dir / "target"),
+        "DBT_LOG_PATH": str(run_dir / "logs"),
+        "DBT_PROFILES_DIR": str(PROJECT_DIR),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+    }
+    dbt = str(Path(sys.executable).parent / "dbt")
+    command = [dbt, "build", "--target", "spark", "--vars", json.dumps({"sales_path": str(sales)})]
+    log = run_dir / "dbt_spark_build.log"
+    code, wall, cpu, peak = timed_run(command, env, log, timeout)
+    measurement = Measurement("dbt_spark", wall=wall, cpu=cpu, peak_rss=peak)
+    failed = failed_nodes(run_dir / "target" / "run_results.json")
+    if code != 0 and any(not name.startswith("test.") for name in failed):
+        measurement.status = f"failed (exit {code}; see {log})"
+        return measurement
+    if failed:
+        measurement.status = f"ok, {len(failed)} test(s) failed"
+    table = run_dir / "warehouse" / "benchmark.db" / "product_recommendations"
+    result = run_dir / "dbt_spark_result.parquet"
+    duckdb.sql(
+        "copy (select product_id, recommendation_rank, recommended_product_id, similarity "
+        f"from read_parquet('{table}/*.parquet')) to '{result}' (format parquet)"
+    )
+    measurement.result = result
+    return measurement
 
 
 def new_log_text(dbt_log: Path, offset: int) -> str:
@@ -719,6 +769,8 @@ def benchmark_input(args: argparse.Namespace, sales: Path, index: int) -> tuple[
             measured[method], details[method] = run_dbt(
                 method, sales, workdir, args.threads, args.timeout
             )
+        elif method == "dbt_spark":
+            measured[method] = run_dbt_spark(sales, lines, workdir, args.timeout)
         elif method == "tutorial" and needed > psutil.virtual_memory().available:
             measured[method] = Measurement(
                 method,

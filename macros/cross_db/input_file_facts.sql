@@ -44,3 +44,29 @@
     {%- endfor -%}
     {{- return(facts or default__input_file_facts(path, hash_max_bytes)) -}}
 {% endmacro %}
+
+
+{#  Spark's binaryFile source: size and time of each file; content read only to hash it. #}
+{% macro spark__input_file_facts(path, hash_max_bytes) %}
+    {%- set relation = "binaryFile.`" ~ (path | string) | replace('`', '``') ~ "`" -%}
+    {%- set listed = run_query(
+        "select path, length, date_format(to_utc_timestamp(modificationTime, current_timezone()),"
+        ~ " \"yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'\") as modified_at from " ~ relation ~ " order by path"
+    ) -%}
+    {#- binaryFile skips the files a filter on length excludes without reading them. -#}
+    {%- set hashed = run_query(
+        "select path, sha2(content, 256) from " ~ relation ~ " where length <= " ~ hash_max_bytes
+    ) -%}
+    {%- set digests = {} -%}
+    {%- for row in hashed.rows -%}
+        {%- do digests.update({row[0]: row[1]}) -%}
+    {%- endfor -%}
+    {%- set facts = [] -%}
+    {%- for row in listed.rows -%}
+        {%- do facts.append({
+            'file_path': row[0], 'size_bytes': row[1], 'modified_at': row[2],
+            'sha256': digests.get(row[0])
+        }) -%}
+    {%- endfor -%}
+    {{- return(facts or default__input_file_facts(path, hash_max_bytes)) -}}
+{% endmacro %}

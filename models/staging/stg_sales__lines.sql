@@ -102,8 +102,9 @@ final as (
         -- Filled for the lines the reader could not parse (DuckDB: the post-hook adds them).
         case
             when reader_problem is not null
-                then 'line ' || cast(sales_line_id + 1 as {{ dbt.type_string() }})
-                || ' of the file (the header is line 1): the CSV reader could not parse it'
+                then
+                    'line ' || cast(sales_line_id + 1 as {{ dbt.type_string() }})
+                    || ' of the file (the header is line 1): the CSV reader could not parse it'
         end as rejection_detail,
         reader_raw_line as raw_line,
         order_date

@@ -112,6 +112,22 @@ def locate_java() -> Lookup:
     return Lookup(java)
 
 
+def locate_spark_extras() -> Lookup:
+    # The optional Python packages of `dbt build --target spark` (requirements-spark.txt),
+    # in the interpreter running the tests (the venv's); the system python3 that .ci/run
+    # asks has none: it installs them with `make install-spark` before `make test`.
+    for module in ("pyspark", "dbt.adapters.spark"):
+        try:
+            spec = importlib.util.find_spec(module)
+        except ModuleNotFoundError:
+            spec = None
+        if spec is None:
+            return Lookup(None, f"no {module} in {sys.executable}")
+    spec = importlib.util.find_spec("pyspark")
+    assert spec is not None and spec.origin is not None
+    return Lookup(Path(spec.origin).parent)
+
+
 def locate_dataset(name: str) -> Callable[[], Lookup]:
     def locate() -> Lookup:
         path = datasets_dir() / name / "sales.csv"
@@ -150,6 +166,12 @@ COMPONENTS = {
             "or set JAVA_HOME",
             locate_java,
             apt_package=f"openjdk-{JAVA_MIN_VERSION}-jre-headless",
+        ),
+        Component(
+            "spark_extras",
+            "the Spark tests (dbt-spark and pyspark, tests/python/test_spark.py)",
+            "`make install-spark` (.ci/run does; requirements-spark.txt)",
+            locate_spark_extras,
         ),
         Component(
             "instacart_slice",

@@ -102,6 +102,8 @@ def test_ci_run_installs_what_the_tests_look_for(tmp_path: Path) -> None:
     # .ci/run asks components.py for the packages to install: the lookup the tests use.
     ci_run = (PROJECT_DIR / ".ci" / "run").read_text()
     assert "tests/python/components.py --apt-packages" in ci_run
+    # ... and installs the Spark extras (components.py's spark_extras) before `make test`.
+    assert ci_run.index("make install-spark") < ci_run.index("make test")
     script = str(TESTS_DIR / "components.py")
     hidden = run_command([sys.executable, script, "--apt-packages"], env=bare_env(tmp_path))
     assert hidden.returncode == 0, hidden.stderr
