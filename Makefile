@@ -50,9 +50,11 @@ lint: install ## ruff and sqlfluff
 	$(BIN)/ruff format --check .
 	$(BIN)/sqlfluff lint models tests macros
 
-parse: install ## dbt parse, failing on any deprecation
-	@out=$$($(DBT) parse --no-partial-parse --show-all-deprecations 2>&1); echo "$$out" | tail -3; \
-	if echo "$$out" | grep -qiE 'deprecat|\[WARNING\]|error'; then echo "$$out"; echo "dbt parse printed a deprecation or warning"; exit 1; fi
+parse: install ## dbt parse, failing on any deprecation (the spark target too, once make install-spark ran)
+	@for target in dev $$(test -f $(VENV)/.installed-spark && echo spark); do \
+	out=$$($(DBT) parse --target $$target --no-partial-parse --show-all-deprecations 2>&1); echo "$$out" | tail -3; \
+	if echo "$$out" | grep -qiE 'deprecat|\[WARNING\]|error'; then echo "$$out"; echo "dbt parse --target $$target printed a deprecation or warning"; exit 1; fi; \
+	done
 
 docs: install ## Generate the dbt docs site (target/index.html)
 	$(DBT) docs generate

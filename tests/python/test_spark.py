@@ -315,3 +315,22 @@ def test_the_export_of_a_spark_build_is_the_duckdb_builds(
         manifests[1]["build"]["command"] == "build"
         and not manifests[1]["allowed_failed_validation"]
     )
+
+
+def test_parse_is_clean_on_spark_and_picks_the_sql_engine(tmp_path: Path) -> None:
+    require_component("spark_extras")
+    env = spark_env(tmp_path, "parse")
+    result = run_dbt(
+        ["parse", "--target", "spark", "--no-partial-parse", "--show-all-deprecations"],
+        tmp_path,
+        env=env,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "deprecat" not in output.lower() and "[WARNING]" not in output, output
+    manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
+    enabled = {node["name"] for node in manifest["nodes"].values()}
+    disabled = {nodes[0]["name"] for nodes in manifest["disabled"].values()}
+    # dbt-spark runs no Python model: the sparse engine's model is off, the sql engine's on.
+    assert "int_product_neighbours_sparse" in disabled
+    assert {"int_product_similarities", "int_product_neighbours"} <= enabled
