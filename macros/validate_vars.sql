@@ -11,6 +11,7 @@
     {%- endif -%}
     {%- set problems = [] -%}
     {%- do check_text_var(problems, 'sales_path') -%}
+    {%- do check_text_var(problems, 'sales_relation') -%}
     {%- do check_sales_relation_var(problems) -%}
     {%- do check_choice_var(problems, 'similarity_engine', ['sparse', 'sql']) -%}
     {%- do check_choice_var(problems, 'similarity_measure', similarity_measure_names()) -%}
