@@ -34,7 +34,7 @@ default the real sets in ../shared/datasets/ are added when present.
 
 Examples:
     python scripts/benchmark.py                       # default sizes, real sets, all methods
-    python scripts/benchmark.py --sizes 818k/23.8k/30/134 --no-datasets
+    python scripts/benchmark.py --sizes 818k/23.8k/20/134/0.5/0 --no-datasets
     python scripts/benchmark.py --sizes 10k/1k,100k/2k --no-datasets
     python scripts/benchmark.py --sizes 10k/1k --no-datasets --methods dbt,dbt_rebuild,sparse
     python scripts/benchmark.py --sales /data/my_sales.parquet --write BENCHMARKS.md
@@ -65,12 +65,15 @@ from recommender_io.duckdb_files import file_reader as duckdb_reader
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 DATASETS_DIR = PROJECT_DIR.parent / "shared" / "datasets"
 # The generated inputs of `make bench`: two with the line and product counts of
-# the real sets of issue 15 (818k lines / 23.8k products, 1.47M / 68.5k), with
-# long baskets (30 lines on average) over 134 categories as in those sets, and
-# one 5M-line set (the old default shape: 4 lines an order) for the 2 GB bound.
-# LINES/PRODUCTS[/MEAN_ORDER_LINES/CATEGORIES]; --sizes 10k/1k,100k/2k,1M/5k for
-# the small ones of earlier runs.
-DEFAULT_SIZES = "818k/23.8k/30/134,1.47M/68.5k/30/134,5M/20k"
+# the real sets of issue 15 (818k lines / 23.8k products, 1.47M / 68.5k), over
+# 134 categories, shaped so that the sparse script takes about as long on each,
+# relative to the instacart slice in the same run, as on the real set (3.5-4x and
+# ~20x): 818k with 20 lines an order, half of them from the order's category and
+# no repeated lines; 1.47M with 30 lines an order (the generator's lean and
+# repeats). And one 5M-line set (4 lines an order) for the 2 GB bound.
+# LINES/PRODUCTS[/MEAN_ORDER_LINES/CATEGORIES[/CATEGORY_LEAN/REPEAT_RATE]];
+# --sizes 10k/1k,100k/2k,1M/5k for the small ones of earlier runs.
+DEFAULT_SIZES = "818k/23.8k/20/134/0.5/0,1.47M/68.5k/30/134,5M/20k"
 # Every build must complete (issue 15): the validation gates' thresholds are 0.
 BUILD_VARS = {"min_same_category_lift": 0, "min_same_category_rate": 0, "min_category_rate": 0}
 TOP_K = 5
@@ -620,11 +623,15 @@ class Size:
     products: int
     mean_order_lines: float | None = None  # None: the generator's defaults
     categories: int | None = None
+    category_lean: float | None = None
+    repeat_rate: float | None = None
 
     def file_name(self) -> str:
         shape = ""
         if self.mean_order_lines is not None:
             shape = f"_x{self.mean_order_lines:g}_c{self.categories}"
+        if self.category_lean is not None:
+            shape += f"_l{self.category_lean:g}_r{self.repeat_rate:g}"
         return f"sales_{self.lines}_{self.products}{shape}.parquet"
 
     def generator_args(self) -> list[str]:
@@ -632,6 +639,9 @@ class Size:
         if self.mean_order_lines is not None:
             args += [f"--mean-order-lines={self.mean_order_lines:g}"]
             args += [f"--categories={self.categories}"]
+        if self.category_lean is not None:
+            args += [f"--category-lean={self.category_lean:g}"]
+            args += [f"--repeat-rate={self.repeat_rate:g}"]
         return args
 
 
@@ -642,16 +652,17 @@ def parse_size(text: str) -> Size:
         return float(part.rstrip("km")) * scale
 
     parts = text.split("/")
-    if len(parts) not in (2, 4):
+    if len(parts) not in (2, 4, 6):
         raise argparse.ArgumentTypeError(
-            f"size {text!r} must be LINES/PRODUCTS or LINES/PRODUCTS/MEAN_ORDER_LINES/CATEGORIES, "
-            "e.g. 1M/5k or 818k/23.8k/30/134"
+            f"size {text!r} must be LINES/PRODUCTS, optionally followed by "
+            "/MEAN_ORDER_LINES/CATEGORIES and /CATEGORY_LEAN/REPEAT_RATE, "
+            "e.g. 1M/5k, 1.47M/68.5k/30/134 or 818k/23.8k/20/134/0.5/0"
         )
     try:
         lines, products = round(number(parts[0])), round(number(parts[1]))
-        if len(parts) == 2:
-            return Size(lines, products)
-        return Size(lines, products, float(parts[2]), int(parts[3]))
+        shape = [float(parts[2]), int(parts[3])] if len(parts) > 2 else []
+        shape += [float(parts[4]), float(parts[5])] if len(parts) > 4 else []
+        return Size(lines, products, *shape)
     except ValueError:
         raise argparse.ArgumentTypeError(f"size {text!r}: every part must be a number") from None
 
