@@ -20,6 +20,8 @@ _COMPILE = {"nogil": True, "cache": True}
 # multiply-add) when its multiply-adds reach this fraction of the columns to
 # scan; sparser rows keep a list of the columns they touch instead.
 SCAN_DENSITY = 0.25
+# gather_by_row's outcomes.
+GATHERED, NOT_SYMMETRIC, REPEATED_PAIR = 0, 1, 2
 
 
 @nb.njit(**_COMPILE)
@@ -52,7 +54,9 @@ def scatter_by_column(pair_keys, co_keys, counts, label, indptr, mirrored, rows,
 def gather_by_row(indptr, rows, values, indices, data):
     """Second counting sort: walking columns in order, rows get ascending columns.
 
-    Returns False if a row would overflow its slot (C not symmetric).
+    Returns GATHERED, NOT_SYMMETRIC if a row would overflow its slot, or
+    REPEATED_PAIR if a row gets the same column twice (a pair stored twice:
+    its columns come in ascending order, so a repeat is the previous one).
     """
     n = indptr.size - 1
     fill = indptr[:n].copy()
@@ -61,11 +65,13 @@ def gather_by_row(indptr, rows, values, indices, data):
             row = rows[e]
             at = fill[row]
             if at >= indptr[row + 1]:
-                return False
+                return NOT_SYMMETRIC
+            if at > indptr[row] and indices[at - 1] == column:
+                return REPEATED_PAIR
             indices[at] = column
             data[at] = values[e]
             fill[row] = at + 1
-    return True
+    return GATHERED
 
 
 @nb.njit(**_COMPILE)

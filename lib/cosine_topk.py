@@ -59,6 +59,11 @@ NOT_SYMMETRIC = (
     "co-products differs from the number of products it is a co-product of"
 )
 
+REPEATED_PAIR = (
+    "C must hold each pair once: a (product_key, co_product_key) pair is stored twice "
+    "(int_product_pair_counts' grain is one row per pair)"
+)
+
 
 def too_large(what):
     return (
@@ -121,8 +126,11 @@ class RelabelledMatrix:
         """(indptr, indices, data): C's rows in new labels."""
         indices = np.empty(self._rows.size, dtype=np.int32)
         data = np.empty(self._rows.size, dtype=np.int32)
-        if not cosine_kernels.gather_by_row(self.indptr, self._rows, self._values, indices, data):
+        outcome = cosine_kernels.gather_by_row(self.indptr, self._rows, self._values, indices, data)
+        if outcome == cosine_kernels.NOT_SYMMETRIC:
             raise ValueError(NOT_SYMMETRIC)
+        if outcome == cosine_kernels.REPEATED_PAIR:
+            raise ValueError(REPEATED_PAIR)
         self._rows = self._values = None
         return self.indptr, indices, data
 

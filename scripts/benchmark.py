@@ -29,12 +29,15 @@ time to the sparse pipeline, and a parity check against the dbt result
 the time went (from target/run_results.json): dbt outside its nodes (start-up,
 parse, compile: what the partial parse saves), models, tests, slowest nodes.
 Methods run in the order dbt, dbt_rebuild, sparse, tutorial, dbt_spark whatever the
-order given to --methods; dbt_rebuild needs dbt. Inputs are generated with
+order given to --methods; dbt_rebuild needs dbt. The builds run with the
+validation gates' thresholds at 0 (BUILD_VARS), so that every build completes.
+Inputs are generated with
 scripts/generate_sales.py (cached in --data-dir) plus any --sales PATH; by
 default the real sets in ../shared/datasets/ are added when present.
 
 Examples:
-    python scripts/benchmark.py                       # every size, real sets, all methods
+    python scripts/benchmark.py                       # default sizes, real sets, all methods
+    python scripts/benchmark.py --sizes 818k/23.8k/20/134/0.5/0 --no-datasets
     python scripts/benchmark.py --sizes 10k/1k,100k/2k --no-datasets
     python scripts/benchmark.py --sizes 10k/1k --no-datasets --methods dbt,dbt_rebuild,sparse
     python scripts/benchmark.py --sales /data/my_sales.parquet --write BENCHMARKS.md
@@ -65,7 +68,18 @@ from recommender_io.duckdb_files import file_reader as duckdb_reader
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 DATASETS_DIR = PROJECT_DIR.parent / "shared" / "datasets"
-DEFAULT_SIZES = "10k/1k,100k/2k,1M/5k,5M/20k"
+# The generated inputs of `make bench`: two with the line and product counts of
+# the real sets of issue 15 (818k lines / 23.8k products, 1.47M / 68.5k), over
+# 134 categories, shaped so that the sparse script takes about as long on each,
+# relative to the instacart slice in the same run, as on the real set (3.5-4x and
+# ~20x): 818k with 20 lines an order, half of them from the order's category and
+# no repeated lines; 1.47M with 30 lines an order (the generator's lean and
+# repeats). And one 5M-line set (4 lines an order) for the 2 GB bound.
+# LINES/PRODUCTS[/MEAN_ORDER_LINES/CATEGORIES[/CATEGORY_LEAN/REPEAT_RATE]];
+# --sizes 10k/1k,100k/2k,1M/5k for the small ones of earlier runs.
+DEFAULT_SIZES = "818k/23.8k/20/134/0.5/0,1.47M/68.5k/30/134,5M/20k"
+# Every build must complete (issue 15): the validation gates' thresholds are 0.
+BUILD_VARS = {"min_same_category_lift": 0, "min_same_category_rate": 0, "min_category_rate": 0}
 TOP_K = 5
 SIMILARITY_TOLERANCE = 1e-9
 START_MARKER = "<!-- benchmark:start -->"
@@ -333,7 +347,7 @@ def run_dbt(
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
     }
     dbt = str(Path(sys.executable).parent / "dbt")
-    command = [dbt, "build", "--vars", json.dumps({"sales_path": str(sales)})]
+    command = [dbt, "build", "--vars", json.dumps({"sales_path": str(sales), **BUILD_VARS})]
     log = run_dir / f"{method}_build.log"
     code, wall, cpu, peak = timed_run(command, env, log, timeout)
     measurement = Measurement(method, wall=wall, cpu=cpu, peak_rss=peak)
@@ -391,7 +405,14 @@ def run_dbt_spark(sales: Path, lines: int, workdir: Path, timeout: float) -> Mea
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
     }
     dbt = str(Path(sys.executable).parent / "dbt")
-    command = [dbt, "build", "--target", "spark", "--vars", json.dumps({"sales_path": str(sales)})]
+    command = [
+        dbt,
+        "build",
+        "--target",
+        "spark",
+        "--vars",
+        json.dumps({"sales_path": str(sales), **BUILD_VARS}),
+    ]
     log = run_dir / "dbt_spark_build.log"
     code, wall, cpu, peak = timed_run(command, env, log, timeout)
     measurement = Measurement("dbt_spark", wall=wall, cpu=cpu, peak_rss=peak)
@@ -632,13 +653,14 @@ def describe_machine() -> str:
 def format_row(label: str, m: Measurement, reference: Measurement | None) -> str:
     method = METHOD_LABELS.get(m.method, m.method)
     if not m.status.startswith("ok"):
-        return f"| {label} | {method} | {m.status} | | | | | |"
-    ratio = ""
+        return f"| {label} | {method} | {m.status} | | | | | | |"
+    ratio = rss_ratio = ""
     if reference is not None and reference.status.startswith("ok"):
         ratio = f"{m.wall / reference.wall:.2f}x"
+        rss_ratio = f"{m.peak_rss / reference.peak_rss:.2f}x"
     return (
         f"| {label} | {method} | {m.status} | {m.wall:.1f} | {m.cpu:.1f} | "
-        f"{m.peak_rss / 2**20:,.0f} | {ratio} | {m.parity} |"
+        f"{m.peak_rss / 2**20:,.0f} | {ratio} | {rss_ratio} | {m.parity} |"
     )
 
 
@@ -650,16 +672,56 @@ def input_label(path: Path, lines: int, products: int) -> str:
 # ---------------------------------------------------------------------- main
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    def number(part: str) -> int:
+@dataclass(frozen=True)
+class Size:
+    """A generated input: scripts/generate_sales.py's --lines, --products and shape."""
+
+    lines: int
+    products: int
+    mean_order_lines: float | None = None  # None: the generator's defaults
+    categories: int | None = None
+    category_lean: float | None = None
+    repeat_rate: float | None = None
+
+    def file_name(self) -> str:
+        shape = ""
+        if self.mean_order_lines is not None:
+            shape = f"_x{self.mean_order_lines:g}_c{self.categories}"
+        if self.category_lean is not None:
+            shape += f"_l{self.category_lean:g}_r{self.repeat_rate:g}"
+        return f"sales_{self.lines}_{self.products}{shape}.parquet"
+
+    def generator_args(self) -> list[str]:
+        args = [f"--lines={self.lines}", f"--products={self.products}"]
+        if self.mean_order_lines is not None:
+            args += [f"--mean-order-lines={self.mean_order_lines:g}"]
+            args += [f"--categories={self.categories}"]
+        if self.category_lean is not None:
+            args += [f"--category-lean={self.category_lean:g}"]
+            args += [f"--repeat-rate={self.repeat_rate:g}"]
+        return args
+
+
+def parse_size(text: str) -> Size:
+    def number(part: str) -> float:
         part = part.strip().lower()
         scale = {"k": 1_000, "m": 1_000_000}.get(part[-1:], 1)
-        return int(float(part.rstrip("km")) * scale)
+        return float(part.rstrip("km")) * scale
 
-    lines, _, products = text.partition("/")
-    if not products:
-        raise argparse.ArgumentTypeError(f"size {text!r} must be LINES/PRODUCTS, e.g. 1M/5k")
-    return number(lines), number(products)
+    parts = text.split("/")
+    if len(parts) not in (2, 4, 6):
+        raise argparse.ArgumentTypeError(
+            f"size {text!r} must be LINES/PRODUCTS, optionally followed by "
+            "/MEAN_ORDER_LINES/CATEGORIES and /CATEGORY_LEAN/REPEAT_RATE, "
+            "e.g. 1M/5k, 1.47M/68.5k/30/134 or 818k/23.8k/20/134/0.5/0"
+        )
+    try:
+        lines, products = round(number(parts[0])), round(number(parts[1]))
+        shape = [float(parts[2]), int(parts[3])] if len(parts) > 2 else []
+        shape += [float(parts[4]), float(parts[5])] if len(parts) > 4 else []
+        return Size(lines, products, *shape)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size {text!r}: every part must be a number") from None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -710,7 +772,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--child-input", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--child-output", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    args.size_list = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    try:
+        args.size_list = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    except argparse.ArgumentTypeError as error:
+        parser.error(str(error))
     requested = {m.strip() for m in args.methods.split(",") if m.strip()}
     unknown = requested - set(METHODS)
     if unknown:
@@ -722,8 +787,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def generated_input(data_dir: Path, lines: int, products: int) -> Path:
-    path = data_dir / "inputs" / f"sales_{lines}_{products}.parquet"
+def generated_input(data_dir: Path, size: Size) -> Path:
+    path = data_dir / "inputs" / size.file_name()
     if not path.exists():
         print(f"generating {path} ...", file=sys.stderr)
         partial = path.with_suffix(".partial.parquet")
@@ -731,8 +796,7 @@ def generated_input(data_dir: Path, lines: int, products: int) -> Path:
             [
                 sys.executable,
                 str(PROJECT_DIR / "scripts" / "generate_sales.py"),
-                f"--lines={lines}",
-                f"--products={products}",
+                *size.generator_args(),
                 f"--output={partial}",
             ],
             check=True,
@@ -742,7 +806,7 @@ def generated_input(data_dir: Path, lines: int, products: int) -> Path:
 
 
 def inputs(args: argparse.Namespace) -> list[Path]:
-    found = [generated_input(args.data_dir, *size) for size in args.size_list]
+    found = [generated_input(args.data_dir, size) for size in args.size_list]
     if not args.no_datasets and DATASETS_DIR.is_dir():
         found += sorted(DATASETS_DIR.glob("*/sales.csv"))
     for path in args.sales:
@@ -865,8 +929,9 @@ def main(argv: list[str] | None = None) -> int:
     command = "python scripts/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
     print(f"{machine}\n{command.strip()}", file=sys.stderr)
     table = [
-        "| input | method | status | wall s | CPU s | peak RSS MB | wall vs sparse | parity |",
-        "|---|---|---|---:|---:|---:|---:|---|",
+        "| input | method | status | wall s | CPU s | peak RSS MB | wall vs sparse "
+        "| RSS vs sparse | parity |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|",
     ]
     notes = []
     for index, sales in enumerate(files):

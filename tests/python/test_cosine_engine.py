@@ -193,8 +193,9 @@ def test_counts_that_could_overflow_int64_are_refused(count: int) -> None:
         ([0, 1, 1], [1, 0, 2], [1, 1, 1], "symmetric"),
         ([0, 3], [3, 0], [1, 1], "product keys"),
         ([0, 1], [1, 0], [0, 0], "positive"),
+        ([0, 1, 0, 1], [1, 0, 1, 0], [1, 1, 1, 1], "stored twice"),
     ],
-    ids=["one-direction-only", "key-without-norm", "zero-count"],
+    ids=["one-direction-only", "key-without-norm", "zero-count", "pair-stored-twice"],
 )
 def test_malformed_pair_counts_get_a_clear_error(pair_keys, co_keys, counts, message) -> None:
     with pytest.raises(ValueError, match=message):
@@ -244,6 +245,26 @@ def test_from_relations_refuses_counts_beyond_int32_before_fetching() -> None:
         with pytest.raises(OverflowError, match="similarity_engine: sql"):
             cosine_topk.neighbours_from_relations(
                 con.table("pairs"), con.table("vectors"), 50, 5, 0.0, 0.0, 1
+            )
+
+
+def test_from_relations_refuses_a_pair_stored_twice() -> None:
+    # Twice in both directions: symmetric, so only the engine's grain check sees it.
+    c = symmetric_counts(30, 0.2, 3, seed=5).tocoo()
+    row, col, data = c.row, c.col, c.data
+    first = np.flatnonzero(row < col)[0]
+    mirror = np.flatnonzero((row == col[first]) & (col == row[first]))[0]
+    extra = np.r_[first, mirror]
+    doubled = sp.coo_matrix(
+        (np.r_[data, data[extra]], (np.r_[row, row[extra]], np.r_[col, col[extra]])),
+        shape=c.shape,
+    )
+    doubled.has_canonical_format = True  # keep the repeated entries apart
+    with duckdb.connect() as con:
+        pair_tables(con, doubled, norms_of(c.tocsr()))
+        with pytest.raises(ValueError, match="stored twice"):
+            cosine_topk.neighbours_from_relations(
+                con.table("pairs"), con.table("vectors"), 30, 5, 0.0, 0.0, 1
             )
 
 

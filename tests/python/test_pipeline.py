@@ -21,6 +21,8 @@ from reference import Reference, top_k, tutorial_reference
 TOLERANCE = 1e-9
 # These tests check the numbers, not the data's quality: shapes with weak
 # category structure must still build (the validation gate has its own tests).
+# assert_pair_counts_are_consistent's problem for a product whose row and column of C differ.
+ASYMMETRIC = "row and column of C differ: a count not mirrored, a pair missing or repeated one way"
 NO_GATE = {"min_same_category_lift": 0, "min_same_category_rate": 0, "min_category_rate": 0}
 MART_COLUMNS = (
     "product_id, recommendation_rank, recommended_product_id, similarity, pair_count, "
@@ -242,20 +244,52 @@ def test_pair_count_invariants_catch_a_broken_matrix(sample_build: Path, tmp_pat
     result = run_dbt(
         ["test", "--select", "assert_pair_counts_are_consistent", "--store-failures"], tmp_path
     )
+    # The symmetry check is per product (its row and column of C): the two products of
+    # the unmirrored count and the two of the pair stored twice; the floor is per row.
+    asymmetric = {*first, *second}
+    expected = [(ASYMMETRIC, product, None) for product in asymmetric] + [
+        ("pair_count below the min_pair_count var", third[0], third[1]),
+        ("pair_count below the min_pair_count var", third[1], third[0]),
+    ]
     assert result.returncode == 1, result.stdout[-3000:]
-    assert "FAIL 3 assert_pair_counts_are_consistent" in result.stdout, result.stdout[-3000:]
+    assert f"FAIL {len(expected)} assert_pair_counts_are_consistent" in result.stdout, (
+        result.stdout[-3000:]
+    )
     problems = query(
         broken,
         "select problem, product_key, co_product_key"
         " from main_dbt_test__audit.assert_pair_counts_are_consistent",
     )
-    assert sorted(problems) == sorted(
-        [
-            ("not exactly (a, b) and (b, a) with equal counts, a != b", *first),
-            ("not exactly (a, b) and (b, a) with equal counts, a != b", *second),
-            ("pair_count below the min_pair_count var", *third),
-        ]
+    assert sorted(problems, key=repr) == sorted(expected, key=repr)
+
+
+def test_pair_count_invariants_catch_a_product_paired_with_itself(
+    sample_build: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "recommender.duckdb"
+    broken.write_bytes(sample_build.read_bytes())
+    with duckdb.connect(str(broken)) as con:
+        con.execute(
+            "update int_product_pair_counts set co_product_key = product_key"
+            " where product_key = 0 and co_product_key = (select min(co_product_key)"
+            " from int_product_pair_counts where product_key = 0)"
+        )
+        (pair_count,) = con.execute(
+            "select pair_count from int_product_pair_counts"
+            " where product_key = 0 and co_product_key = 0"
+        ).fetchone()
+    result = run_dbt(
+        ["test", "--select", "assert_pair_counts_are_consistent", "--store-failures"], tmp_path
     )
+    assert result.returncode == 1, result.stdout[-3000:]
+    problems = query(
+        broken,
+        "select problem, product_key, co_product_key, observed"
+        " from main_dbt_test__audit.assert_pair_counts_are_consistent",
+    )
+    # The moved entry also leaves its co-product's column without its mirror.
+    assert ("a product paired with itself", 0, 0, pair_count) in problems, problems
+    assert {row[0] for row in problems} == {"a product paired with itself", ASYMMETRIC}
 
 
 def unit_test_names(*yaml_files: str) -> set[str]:
