@@ -214,7 +214,7 @@
     {%- for position in range(width) -%}
         {%- do probe_columns.append("'field_" ~ position ~ "': 'varchar'") -%}
     {%- endfor -%}
-    {%- set best = {'delimiter': ',', 'columns': [], 'score': -1} -%}
+    {%- set candidates = [] -%}
     {%- for delimiter in [',', ';', '\t', '|'] -%}
         {%- set first_line = run_query(
             "select * from read_csv(" ~ sales_path_literal(path) ~ ", auto_detect = false,"
@@ -239,19 +239,37 @@
         {%- for value in fields if value is not none -%}
             {%- do names.append(value | trim) -%}
         {%- endfor -%}
-        {%- set lowered = names | map('lower') | list -%}
+        {%- do candidates.append({'delimiter': delimiter, 'names': names}) -%}
+    {%- endfor -%}
+    {{ return(best_sales_header(candidates)) }}
+{% endmacro %}
+
+
+{#
+    Of the header's readings with each delimiter (a list of {'delimiter',
+    'names'}, in order of preference), the one that has the required columns,
+    else the one with most columns; blank or repeated names get their position
+    (column_3, category_5) so every column has a name of its own. Both
+    readers' header lookups (sales_csv_header, sales_csv_header_spark) use it.
+#}
+{% macro best_sales_header(candidates) %}
+    {%- set best = {'delimiter': ',', 'columns': [], 'score': -1} -%}
+    {%- for candidate in candidates -%}
+        {%- set lowered = candidate.names | map('lower') | list -%}
         {%- set has_required = 'order_id' in lowered and 'product_id' in lowered
             and 'category' in lowered -%}
-        {%- set score = (1000 if has_required else 0) + names | length -%}
+        {%- set score = (1000 if has_required else 0) + candidate.names | length -%}
         {%- if score > best.score -%}
-            {%- do best.update({'delimiter': delimiter, 'columns': names, 'score': score}) -%}
+            {%- do best.update(
+                {'delimiter': candidate.delimiter, 'columns': candidate.names, 'score': score}
+            ) -%}
         {%- endif -%}
     {%- endfor -%}
     {%- set unique_names = [] -%}
     {%- for name in best.columns -%}
-        {%- set candidate = name if name and (name | lower) not in (unique_names | map('lower') | list)
+        {%- set unique_name = name if name and (name | lower) not in (unique_names | map('lower') | list)
             else (name or 'column') ~ '_' ~ loop.index -%}
-        {%- do unique_names.append(candidate) -%}
+        {%- do unique_names.append(unique_name) -%}
     {%- endfor -%}
     {{ return({'delimiter': best.delimiter, 'columns': unique_names}) }}
 {% endmacro %}

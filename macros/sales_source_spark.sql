@@ -109,7 +109,7 @@
 
 {#
     The header of a CSV (its first line): the delimiter and column names, as
-    sales_csv_header (DuckDB) finds them, from the line Spark's text reader
+    sales_csv_header (DuckDB) finds them (best_sales_header), from the line Spark's text reader
     gives. Quoted header names lose their quotes.
 #}
 {% macro sales_csv_header_spark(path) %}
@@ -117,27 +117,15 @@
         "select value from text.`" ~ path | replace('`', '``') ~ "` limit 1"
     ) -%}
     {%- set line = (first.rows[0][0] if first.rows else '') | replace('\ufeff', '') -%}
-    {%- set best = {'delimiter': ',', 'columns': [], 'score': -1} -%}
+    {%- set candidates = [] -%}
     {%- for delimiter in [',', ';', '\t', '|'] -%}
         {%- set names = [] -%}
         {%- for value in line.split(delimiter) -%}
             {%- do names.append(value | trim | replace('"', '')) -%}
         {%- endfor -%}
-        {%- set lowered = names | map('lower') | list -%}
-        {%- set has_required = 'order_id' in lowered and 'product_id' in lowered
-            and 'category' in lowered -%}
-        {%- set score = (1000 if has_required else 0) + names | length -%}
-        {%- if score > best.score -%}
-            {%- do best.update({'delimiter': delimiter, 'columns': names, 'score': score}) -%}
-        {%- endif -%}
+        {%- do candidates.append({'delimiter': delimiter, 'names': names}) -%}
     {%- endfor -%}
-    {%- set unique_names = [] -%}
-    {%- for name in best.columns -%}
-        {%- set candidate = name if name and (name | lower) not in (unique_names | map('lower') | list)
-            else (name or 'column') ~ '_' ~ loop.index -%}
-        {%- do unique_names.append(candidate) -%}
-    {%- endfor -%}
-    {{ return({'delimiter': best.delimiter, 'columns': unique_names}) }}
+    {{ return(best_sales_header(candidates)) }}
 {% endmacro %}
 
 

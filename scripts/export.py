@@ -53,7 +53,7 @@ from recommender_io.export_format import (
     dumps,
     export_names,
 )
-from recommender_io.spark_tables import SPARK_TARGET, SparkTablesError, open_spark
+from recommender_io.spark_tables import SPARK_TARGET, SparkTablesError, open_spark, spark_profile
 from recommender_io.storage import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_TIMEOUT_S,
@@ -138,18 +138,22 @@ def open_source(args: argparse.Namespace) -> Any:
 def source_name(args: argparse.Namespace) -> str:
     """What the manifest names as the source (source_duckdb): the file, or the Spark schema."""
     if args.target == SPARK_TARGET:
-        return f"spark:{spark_profile_description()}"
+        return f"spark:{source_label(args)}"
     return str(args.duckdb.resolve())
 
 
-def spark_profile_description() -> str:
-    from recommender_io.spark_tables import spark_profile
-
-    return spark_profile().describe()
+def source_label(args: argparse.Namespace) -> Path | str:
+    """The build as progress and error messages name it: the DuckDB file, or the Spark schema."""
+    if args.target != SPARK_TARGET:
+        return args.duckdb
+    try:
+        return spark_profile().describe()
+    except SparkTablesError as exc:
+        raise ExportRefused(str(exc)) from exc
 
 
 def read_mart(args: argparse.Namespace) -> MartData:
-    duckdb_path = args.duckdb if args.target != SPARK_TARGET else spark_profile_description()
+    duckdb_path = source_label(args)
     con = open_source(args)
     with con:
         if not table_exists(con, MART):
@@ -455,7 +459,7 @@ def export(args: argparse.Namespace) -> None:
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     stamp = args.timestamp or now.strftime(TIMESTAMP_FORMAT)
 
-    source = args.duckdb if args.target != SPARK_TARGET else "the Spark build"
+    source = source_label(args)
     progress(f"[1/{total}] reading {MART} from {source} (read-only)")
     mart = read_mart(args)
     progress(f"      {mart.row_count} rows, {len(mart.products)} products with recommendations")
