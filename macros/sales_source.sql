@@ -23,6 +23,7 @@
     {%- if relation and not path -%}
         {#- validate_vars checked the name; the table's columns are checked as a file's are. -#}
         {%- if execute -%}
+            {%- do check_sales_relation_exists(relation) -%}
             {%- do check_sales_columns(relation, relation) -%}
             {%- do check_sales_not_empty(relation, relation) -%}
         {%- endif -%}
@@ -39,6 +40,25 @@
         {%- do report_sales_float_columns(path) -%}
     {%- endif -%}
     {{ return(sales_file_reader(path, keep_rejects=true)) }}
+{% endmacro %}
+
+
+{#
+    sales_relation names a table the build does not make: say so before a
+    reader error does ("Catalog Error: Table ... does not exist").
+#}
+{% macro check_sales_relation_exists(relation) %}
+    {%- set parts = relation.split('.') -%}
+    {%- set identifier = parts[-1] -%}
+    {%- set schema = parts[-2] if parts | length > 1 else target.schema -%}
+    {%- set database = parts[0] if parts | length > 2 else target.database -%}
+    {%- if adapter.get_relation(database=database, schema=schema, identifier=identifier) is none -%}
+        {{ exceptions.raise_compiler_error(
+            "sales_relation '" ~ relation ~ "' matches no table or view (looked in schema '"
+            ~ schema ~ "'). Create it first, name it as [schema.]table, or set sales_path to "
+            ~ "read a CSV/Parquet file instead."
+        ) }}
+    {%- endif -%}
 {% endmacro %}
 
 

@@ -334,3 +334,15 @@ def test_parse_is_clean_on_spark_and_picks_the_sql_engine(tmp_path: Path) -> Non
     # dbt-spark runs no Python model: the sparse engine's model is off, the sql engine's on.
     assert "int_product_neighbours_sparse" in disabled
     assert {"int_product_similarities", "int_product_neighbours"} <= enabled
+
+
+def test_spark_reads_sales_from_a_metastore_table(
+    sample_build: Path, spark_root: Path, spark_sample: SparkBuild
+) -> None:
+    # The sample build's seed table, read through sales_relation by a build in another
+    # schema: how Spark users hold their order lines.
+    from_table = spark_build(
+        spark_root, "from_table", {"sales_relation": f"{spark_sample.schema}.raw_sales"}
+    )
+    assert_same_marts(sample_build, from_table)
+    assert from_table.marts["product_recommendations"]["rows"]
