@@ -1,10 +1,11 @@
 """Sales read from a table already in the database (the `sales_relation` var).
 
 A user whose order lines live in a table (a warehouse table, a view) points the
-build at it instead of at a file. The same lines as the sample seed, held in a
-table whose ids are integers, as a user's table would type them, must give the
-sample's recommendations; a table without a required column, or a name that
-matches no table, fails the build with a message naming the table and the fix.
+build at it instead of at a file. The sample seed's lines held in a table must
+give the sample's recommendations, and with integer ids (as a user's table may
+type them) the same lists named by the integers' text; a table without a
+required column, or a name that matches no table, fails the build with a
+message naming the table and the fix.
 """
 
 from __future__ import annotations
