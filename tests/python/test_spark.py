@@ -42,6 +42,25 @@ KEYS = {
     "recommendation_validation_products": ["product_id"],
     "orders_excluded": ["order_id"],
 }
+# What `make evaluate` adds (the sql engine's neighbours on Spark; int_products maps keys
+# to ids, which the engines may number alike but need not).
+EVALUATION_TABLES = [
+    "recommendation_evaluation",
+    "recommendation_threshold_sweep",
+    "int_evaluation_neighbours",
+    "int_products",
+]
+# The project's similarity measures (README "Choosing a measure"): the default
+# evaluation_measures evaluates each.
+MEASURE_NAMES = [
+    "second_order_cosine",
+    "co_occurrence",
+    "cosine",
+    "jaccard",
+    "lift",
+    "asymmetric_cosine",
+    "rp3beta",
+]
 TOLERANCE = 1e-9
 # The generated file's vars: no quality gate (random baskets), and max_order_lines so
 # that orders_excluded has a row.
@@ -121,14 +140,25 @@ def write_generated_sales(path: Path) -> Path:
     return path
 
 
-def spark_build(root: Path, schema: str, dbt_vars: dict | None) -> SparkBuild:
+def spark_build(
+    root: Path, schema: str, dbt_vars: dict | None, selector: str | None = None
+) -> SparkBuild:
+    """`dbt build --target spark` (the pipeline, or a selector's nodes) into its own
+    schema; the marts (and with the evaluation selector its tables) dumped as JSON."""
     env = spark_env(root, schema)
-    result = run_dbt(["build", "--target", "spark"], root / schema, dbt_vars=dbt_vars, env=env)
+    args = ["build", "--target", "spark", *(["--selector", selector] if selector else [])]
+    result = run_dbt(args, root / schema, dbt_vars=dbt_vars, env=env)
     if result.returncode != 0:
         pytest.fail(f"dbt build --target spark failed:\n{result.stdout[-8000:]}")
     out = root / f"{schema}.json"
+    tables = MARTS + (EVALUATION_TABLES if selector == "evaluation" else [])
     dumped = run_command(
-        [sys.executable, str(PROJECT_DIR / "tests" / "python" / "spark_dump.py"), str(out), *MARTS],
+        [
+            sys.executable,
+            str(PROJECT_DIR / "tests" / "python" / "spark_dump.py"),
+            str(out),
+            *tables,
+        ],
         cwd=PROJECT_DIR,
         env={**os.environ, **env},
     )
@@ -158,7 +188,9 @@ def spark_generated(spark_root: Path, generated_sales: Path) -> SparkBuild:
 
 @pytest.fixture(scope="session")
 def spark_sample(spark_root: Path) -> SparkBuild:
-    return spark_build(spark_root, "sample", None)
+    # As `make evaluate` builds it: the pipeline and the hold-out evaluation of every
+    # measure in one Spark session (each build starts one, tens of seconds).
+    return spark_build(spark_root, "sample", None, selector="evaluation")
 
 
 @pytest.fixture(scope="session")
@@ -253,9 +285,88 @@ def assert_same_marts(duckdb_path: Path, spark: SparkBuild) -> None:
             )
 
 
-def test_spark_builds_the_sample_like_duckdb(sample_build: Path, spark_sample: SparkBuild) -> None:
-    assert_same_marts(sample_build, spark_sample)
+def test_spark_builds_the_sample_like_duckdb(
+    sample_evaluation_build: Path, spark_sample: SparkBuild
+) -> None:
+    assert_same_marts(sample_evaluation_build, spark_sample)
     assert spark_sample.marts["product_recommendations"]["rows"]
+
+
+def evaluation_neighbours(
+    rows: list[list[Any]], columns: list[str], product_ids: dict[int, str]
+) -> tuple[list[list[Any]], list[str]]:
+    """Neighbour rows by config as product_recommendations' columns: "config|product" as
+    the product, so that assert_same_recommendations compares each config's lists."""
+    at = {name: columns.index(name) for name in columns}
+    out = [
+        [
+            f"{row[at['config_id']]}|{product_ids[row[at['product_key']]]}",
+            row[at["recommendation_rank"]],
+            product_ids[row[at["recommended_product_key"]]],
+            row[at["similarity"]],
+        ]
+        for row in rows
+    ]
+    return out, ["product_id", "recommendation_rank", "recommended_product_id", "similarity"]
+
+
+def test_spark_evaluates_every_measure_like_duckdb(
+    sample_evaluation_build: Path, spark_sample: SparkBuild
+) -> None:
+    """The hold-out evaluation on Spark (every measure of evaluation_measures, the sql
+    engine) against DuckDB's (the sparse engine for the second-order cosine): each
+    config's top-k lists, and every figure of the evaluation and the threshold sweep."""
+    marts = spark_sample.marts
+    evaluation = marts["recommendation_evaluation"]
+    measure = evaluation["columns"].index("measure")
+    measures = {row[measure] for row in evaluation["rows"]}
+    assert measures == {"popularity", *MEASURE_NAMES}, "evaluation_measures lost a measure"
+    for table, keys in (
+        ("recommendation_evaluation", ["config_id"]),
+        ("recommendation_threshold_sweep", ["min_pair_count"]),
+    ):
+        columns = [name for name, *_ in query(sample_evaluation_build, f"describe {table}")]
+        assert marts[table]["columns"] == columns, table
+        duck_rows = sort_rows(duckdb_mart(sample_evaluation_build, table, columns), columns, keys)
+        spark_rows = sort_rows(marts[table]["rows"], columns, keys)
+        assert len(spark_rows) == len(duck_rows) > 1, table
+        for duck_row, spark_row in zip(duck_rows, spark_rows, strict=True):
+            assert all(same_value(a, b) for a, b in zip(duck_row, spark_row, strict=True)), (
+                table,
+                dict(zip(columns, duck_row, strict=True)),
+                dict(zip(columns, spark_row, strict=True)),
+            )
+    products = marts["int_products"]
+    spark_ids = {
+        row[products["columns"].index("product_key")]: row[products["columns"].index("product_id")]
+        for row in products["rows"]
+    }
+    duck_ids = dict(
+        query(sample_evaluation_build, "select product_key, product_id from int_products")
+    )
+    neighbour_columns = [
+        "config_id",
+        "product_key",
+        "recommended_product_key",
+        "recommendation_rank",
+        "similarity",
+    ]
+    duck_rows = duckdb_mart(
+        sample_evaluation_build,
+        "(select * from int_evaluation_neighbours"
+        " union all select * from int_evaluation_neighbours_sparse)",
+        neighbour_columns,
+    )
+    spark = marts["int_evaluation_neighbours"]
+    spark_rows = [
+        [row[spark["columns"].index(name)] for name in neighbour_columns] for row in spark["rows"]
+    ]
+    assert len(spark_rows) == len(duck_rows)
+    duck, columns = evaluation_neighbours(duck_rows, neighbour_columns, duck_ids)
+    spark_lists, _ = evaluation_neighbours(spark_rows, neighbour_columns, spark_ids)
+    configs = {row[0].split("|")[0] for row in spark_lists}
+    assert len(configs) == len(marts["recommendation_evaluation"]["rows"]), configs
+    assert_same_recommendations(duck, spark_lists, columns)
 
 
 def test_spark_builds_a_generated_file_like_duckdb(
@@ -336,13 +447,32 @@ def test_parse_is_clean_on_spark_and_picks_the_sql_engine(tmp_path: Path) -> Non
     assert {"int_product_similarities", "int_product_neighbours"} <= enabled
 
 
+# A first-order measure with every parameter it reads (the order-size weights too):
+# the production path of the first-order scores, on top of the evaluation's.
+TABLE_BUILD_VARS = {
+    "similarity_measure": "rp3beta",
+    "rp3_alpha": 0.5,
+    "rp3_beta": 0.25,
+    "similarity_shrinkage": 2,
+    "min_same_category_lift": 0,
+    "min_same_category_rate": 0,
+    "min_category_rate": 0,
+}
+
+
 def test_spark_reads_sales_from_a_metastore_table(
-    sample_build: Path, spark_root: Path, spark_sample: SparkBuild
+    tmp_path_factory: pytest.TempPathFactory, spark_root: Path, spark_sample: SparkBuild
 ) -> None:
     # The sample build's seed table, read through sales_relation by a build in another
-    # schema: how Spark users hold their order lines.
+    # schema (how Spark users hold their order lines), with a first-order measure;
+    # DuckDB builds the seed with the same measure.
     from_table = spark_build(
-        spark_root, "from_table", {"sales_relation": f"{spark_sample.schema}.raw_sales"}
+        spark_root,
+        "from_table",
+        {**TABLE_BUILD_VARS, "sales_relation": f"{spark_sample.schema}.raw_sales"},
     )
-    assert_same_marts(sample_build, from_table)
-    assert from_table.marts["product_recommendations"]["rows"]
+    duckdb_path = build(tmp_path_factory.mktemp("duckdb_rp3beta"), dbt_vars=TABLE_BUILD_VARS)
+    assert_same_marts(duckdb_path, from_table)
+    recommendations = from_table.marts["product_recommendations"]
+    measure = recommendations["columns"].index("similarity_measure")
+    assert {row[measure] for row in recommendations["rows"]} == {"rp3beta"}
