@@ -45,6 +45,7 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+from recommender_io.bench.inputs import parse_count
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR / "lib"))
@@ -52,14 +53,6 @@ sys.path.insert(0, str(PROJECT_DIR / "scripts"))
 
 METHODS = ("anchor", "anchor32", "engine", "engine_relations")
 TOLERANCE = 1e-9
-SUFFIXES = {"k": 1_000, "m": 1_000_000}
-
-
-def count(text: str) -> int:
-    """'818k' -> 818000, '1.47M' -> 1470000, '23.8k' -> 23800."""
-    text = text.strip().lower()
-    scale = SUFFIXES.get(text[-1:], 1)
-    return round(float(text.rstrip("km")) * scale)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -117,7 +110,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def generated_input(spec: str, args: argparse.Namespace) -> Path:
-    lines, products = (count(part) for part in spec.split("/"))
+    lines, products = (parse_count(part) for part in spec.split("/"))
     name = f"sales_{lines}_{products}_m{args.mean_order_lines:g}_c{args.categories}_s{args.seed}"
     path = args.data_dir / f"{name}.parquet"
     if not path.exists():

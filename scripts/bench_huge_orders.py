@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import duckdb
+from recommender_io.bench.dbt_runs import dbt_env, dbt_executable
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 SAMPLE = PROJECT_DIR / "seeds" / "raw_sales.csv"
@@ -35,18 +36,11 @@ def write_sales(path: Path, huge_order_lines: int) -> None:
 
 
 def build(workdir: Path, sales: Path, max_order_lines: int) -> dict[str, float]:
-    env = {
-        **os.environ,
-        "DUCKDB_PATH": str(workdir / "bench.duckdb"),
-        "DBT_TARGET_PATH": str(workdir / "target"),
-        "DBT_LOG_PATH": str(workdir / "logs"),
-        "DBT_PROFILES_DIR": str(PROJECT_DIR),
-    }
+    env = dbt_env(workdir, DUCKDB_PATH=str(workdir / "bench.duckdb"))
     dbt_vars = json.dumps({"sales_path": str(sales), "max_order_lines": max_order_lines})
-    dbt = str(Path(sys.executable).parent / "dbt")
     started = time.perf_counter()
     result = subprocess.run(
-        [dbt, "run", "--select", "+product_recommendations", "--vars", dbt_vars],
+        [dbt_executable(), "run", "--select", "+product_recommendations", "--vars", dbt_vars],
         cwd=PROJECT_DIR,
         env=env,
         capture_output=True,

@@ -11,6 +11,8 @@
   between scripts/export.py and scripts/load_postgres.py).
 - moto_server: a local S3 server process (serve_demo, tests).
 - scratch_postgres: a throw-away PostgreSQL server (serve_demo, tests, latency).
+- bench: what scripts/benchmark.py is made of (inputs, the child pipelines, measuring,
+  the dbt runs, parity, the report); bench_engine and bench_huge_orders use parts.
 
 The scripts run as `python scripts/<name>.py`, which puts scripts/ on sys.path, so
 they import this package as `recommender_io`; pytest does the same (pyproject.toml).

@@ -18,8 +18,10 @@ from conftest import PROJECT_DIR, run_command
 sys.path.insert(0, str(PROJECT_DIR / "lib"))
 sys.path.insert(0, str(PROJECT_DIR / "scripts"))
 
-import benchmark
 import cosine_topk
+from recommender_io.bench.dbt_runs import full_parse_reason, parse_seconds
+from recommender_io.bench.parity import parity
+from recommender_io.bench.report import END_MARKER, START_MARKER
 
 
 def symmetric_counts(n: int, density: float, high: int, seed: int) -> sp.csr_matrix:
@@ -146,31 +148,29 @@ def test_benchmark_parity_recomputes_every_id_accepted_at_a_tie(tmp_path: Path) 
 
     # Other ids of the same tie: fine, and every id at a tie was recomputed.
     swapped = table("swapped", {"a": ["c", "e"], "b": ["d", "e"], "x": ["b", "d"]})
-    assert benchmark.parity(reference, swapped, sales) == (
-        "ok (3 products compared, 8 tied ids recomputed)"
-    )
+    assert parity(reference, swapped, sales) == "ok (3 products compared, 8 tied ids recomputed)"
     # An id listed at the tied value that is not tied (y's cosine with a is 0.5) ...
     not_tied = table("not_tied", {**lists, "a": ["c", "y"]}, claimed={("a", "y"): tie_at})
-    result = benchmark.parity(reference, not_tied, sales)
+    result = parity(reference, not_tied, sales)
     assert result.startswith("MISMATCH in 1 of 3 products compared"), result
     assert "a: y listed at the tied similarity 0.53" in result and "its cosine is 0.5" in result
     # ... or a product the sales never had: both used to pass as ties.
     unknown = table("unknown", {**lists, "a": ["c", "zz"]}, claimed={("a", "zz"): tie_at})
-    result = benchmark.parity(reference, unknown, sales)
+    result = parity(reference, unknown, sales)
     assert result.startswith("MISMATCH in 1 of 3 products compared"), result
     assert "a: zz listed at the tied similarity" in result and "its cosine is nan" in result
 
     # A similarity off by more than 1e-9, and another id above the tie, are caught too.
     off = table("off", lists, claimed={("x", "b"): cosine.at["x", "b"] - 1e-8})
-    assert benchmark.parity(reference, off, sales).startswith("MISMATCH in 1 of 3 products")
+    assert parity(reference, off, sales).startswith("MISMATCH in 1 of 3 products")
     wrong_id = table(
         "wrong_id", {**lists, "x": ["a", "c"]}, claimed={("x", "a"): cosine.at["x", "b"]}
     )
-    result = benchmark.parity(reference, wrong_id, sales)
+    result = parity(reference, wrong_id, sales)
     assert result.startswith("MISMATCH in 1 of 3 products compared (first: x: ['b'] vs ['a'])")
     # And a product listed in one table only.
     fewer = table("fewer", {"a": ["c", "d"], "b": ["c", "d"]})
-    assert benchmark.parity(reference, fewer, sales).startswith("MISMATCH: 1 products")
+    assert parity(reference, fewer, sales).startswith("MISMATCH: 1 products")
 
 
 def test_benchmark_tells_a_full_parse_from_a_partial_one(tmp_path: Path) -> None:
@@ -185,8 +185,8 @@ def test_benchmark_tells_a_full_parse_from_a_partial_one(tmp_path: Path) -> None
         "\x1b[0m18:29:49.585279 [info ] [MainThread]: Registered adapter: duckdb=1.11.1\n"
         "\x1b[0m18:29:53.238510 [info ] [MainThread]: Found 15 models, 68 data tests\n"
     )
-    assert benchmark.full_parse_reason(stdout, full_debug).startswith("saved manifest not found")
-    assert benchmark.parse_seconds(full_debug) == pytest.approx(3.653231)
+    assert full_parse_reason(stdout, full_debug).startswith("saved manifest not found")
+    assert parse_seconds(full_debug) == pytest.approx(3.653231)
 
     stdout.write_text("\x1b[0m18:30:03  Registered adapter: duckdb=1.11.1\n")
     partial_debug = (
@@ -195,16 +195,16 @@ def test_benchmark_tells_a_full_parse_from_a_partial_one(tmp_path: Path) -> None
         "0 files deleted, 0 files added, 0 files changed.\n"
         "\x1b[0m00:00:00.700000 [info ] [MainThread]: Found 15 models, 68 data tests\n"
     )
-    assert benchmark.full_parse_reason(stdout, partial_debug) == ""
-    assert benchmark.parse_seconds(partial_debug) == pytest.approx(1.2)
+    assert full_parse_reason(stdout, partial_debug) == ""
+    assert parse_seconds(partial_debug) == pytest.approx(1.2)
     # Without dbt's word for a partial parse, it is not taken for one.
-    assert benchmark.full_parse_reason(stdout, "") != ""
-    assert benchmark.parse_seconds("") is None
+    assert full_parse_reason(stdout, "") != ""
+    assert parse_seconds("") is None
 
 
 def test_benchmark_runs_and_the_methods_agree(tmp_path: Path) -> None:
     report = tmp_path / "BENCH.md"
-    report.write_text(f"intro\n{benchmark.START_MARKER}\nold\n{benchmark.END_MARKER}\noutro\n")
+    report.write_text(f"intro\n{START_MARKER}\nold\n{END_MARKER}\noutro\n")
     result = run_command(
         [
             sys.executable,
