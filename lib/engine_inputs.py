@@ -18,17 +18,13 @@ import gc
 import numpy as np
 from cosine_topk import neighbours_from_relations
 
-# These models run inside dbt's own process, whose objects (dbt's manifest,
-# numba's compiler) live until it exits. Python's collector walks them all at
-# each full collection (~0.1 s each, two in an instacart build after this
-# point) and once more at exit (~0.6 s), only to free memory the operating
-# system takes back anyway. Freezing them now, and again at exit (atexit runs
-# before that last collection), leaves them out (a frozen object that becomes
-# part of a reference cycle is then freed only at exit, when the build is
-# over). dbt-duckdb's own exit handler, which runs
-# after this one, still closes the database: it drops the last reference, which
-# frees without the collector (no .wal file is left behind).
-gc.freeze()
+# These models run inside dbt's own process, which exits right after the build.
+# Python's last act is a garbage collection of every object still alive (dbt's
+# manifest, numba's compiler): ~0.6 s of the instacart build, only to free memory
+# the operating system takes back anyway. Freezing them at exit (atexit runs
+# before that collection) leaves them out of it. dbt-duckdb's own exit handler,
+# which runs after this one, still closes the database: it drops the last
+# reference, which frees without the collector (no .wal file is left behind).
 atexit.register(gc.freeze)
 
 
