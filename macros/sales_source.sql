@@ -34,10 +34,11 @@
     {%- endif -%}
     {%- if execute -%}
         {%- do check_sales_file(path) -%}
-        {%- set probe = sales_file_reader(path, keep_rejects=false) -%}
-        {%- do check_sales_columns(probe, path) -%}
-        {%- do check_sales_not_empty(probe, path) -%}
+        {%- set readers = sales_file_readers(path) -%}
+        {%- do check_sales_columns(readers.probe, path) -%}
+        {%- do check_sales_not_empty(readers.probe, path) -%}
         {%- do report_sales_float_columns(path) -%}
+        {{ return(readers.get('reader') or sales_file_reader(path, keep_rejects=true)) }}
     {%- endif -%}
     {{ return(sales_file_reader(path, keep_rejects=true)) }}
 {% endmacro %}
@@ -144,6 +145,34 @@
 {% endmacro %}
 
 
+{#
+    The checks' probe and the reader of the same file(s), as {'probe', 'reader'}:
+    an engine whose readers share costly work (DuckDB's CSV header, read by four
+    queries) makes both at once. Without 'reader', sales_source makes it after
+    the checks.
+#}
+{% macro sales_file_readers(path) %}
+    {{- return(adapter.dispatch('sales_file_readers', 'recommender')(path)) -}}
+{% endmacro %}
+
+
+{% macro default__sales_file_readers(path) %}
+    {{- return({'probe': sales_file_reader(path, keep_rejects=false)}) -}}
+{% endmacro %}
+
+
+{% macro duckdb__sales_file_readers(path) %}
+    {%- if not (execute and is_csv_path(path)) -%}
+        {{ return(default__sales_file_readers(path)) }}
+    {%- endif -%}
+    {%- set header = sales_csv_header(path) -%}
+    {{ return({
+        'probe': sales_csv_reader(path, keep_rejects=false, header=header),
+        'reader': sales_csv_reader(path, keep_rejects=true, header=header),
+    }) }}
+{% endmacro %}
+
+
 {% macro default__sales_file_reader(path, keep_rejects) %}
     {{ exceptions.raise_compiler_error(
         "Reading sales_path is not implemented for the " ~ target.type ~ " adapter yet: "
@@ -188,14 +217,15 @@
     read_csv with the dialect the header gives (delimiter, column names) and
     RFC 4180 quoting, nothing sniffed: every line is then parsed the same way
     and a malformed one is rejected on its own. While dbt parses (no header
-    can be read yet) a plain read_csv stands in; it is never run.
+    can be read yet) a plain read_csv stands in; it is never run. header: what
+    sales_csv_header(path) gave, when the caller has it already.
 #}
-{% macro sales_csv_reader(path, keep_rejects) %}
+{% macro sales_csv_reader(path, keep_rejects, header=none) %}
     {%- set quoted = sales_path_literal(path) -%}
     {%- if not execute -%}
         {{ return("read_csv(" ~ quoted ~ ", header = true, all_varchar = true)") }}
     {%- endif -%}
-    {%- set header = sales_csv_header(path) -%}
+    {%- set header = header or sales_csv_header(path) -%}
     {%- set columns = [] -%}
     {%- for name in header.columns -%}
         {%- do columns.append(sales_path_literal(name) ~ ": 'varchar'") -%}

@@ -17,6 +17,7 @@ except ModuleNotFoundError as error:
 
 def model(dbt, session):
     dbt.config(materialized="table")
+    # A dict of NumPy arrays, which dbt-duckdb writes as the table (no pandas needed).
     return top_k_from_relations(
         dbt.ref("int_product_pair_counts"),
         dbt.ref("int_product_vectors"),

@@ -51,5 +51,5 @@ def model(dbt, session):
             n_threads=max(1, int(dbt.config.get("n_threads"))),
             shrinkage=float(shrinkage),
         )
-        fits.append(fit.assign(config_id=int(config_id)))
+        fits.append(pd.DataFrame(fit).assign(config_id=int(config_id)))
     return pd.concat(fits, ignore_index=True)[list(COLUMNS)].astype(COLUMNS)

@@ -45,7 +45,7 @@ def model(dbt, session):
             n_threads=max(1, int(dbt.config.get("n_threads"))),
             shrinkage=float(dbt.config.get("similarity_shrinkage")),
         )
-        fits.append(fit.assign(min_pair_count=int(threshold)))
+        fits.append(pd.DataFrame(fit).assign(min_pair_count=int(threshold)))
     columns = ["min_pair_count", "product_key", "recommended_product_key", "recommendation_rank"]
     return pd.concat(fits, ignore_index=True)[[*columns, "similarity"]].astype(
         {"min_pair_count": "int32"}
