@@ -216,6 +216,24 @@ def sort_rows(rows: list[list[Any]], columns: list[str], keys: list[str]) -> lis
     return sorted(rows, key=lambda row: [str(row[position]) for position in positions])
 
 
+def assert_same_rows(
+    table: str,
+    duck: list[list[Any]],
+    spark: list[list[Any]],
+    columns: list[str],
+    keys: list[str],
+) -> None:
+    """Sorted by keys, row by row: every column equal (floats within 1e-9)."""
+    for duck_row, spark_row in zip(
+        sort_rows(duck, columns, keys), sort_rows(spark, columns, keys), strict=True
+    ):
+        assert all(same_value(a, b) for a, b in zip(duck_row, spark_row, strict=True)), (
+            table,
+            dict(zip(columns, duck_row, strict=True)),
+            dict(zip(columns, spark_row, strict=True)),
+        )
+
+
 def assert_same_recommendations(
     duck: list[list[Any]], spark: list[list[Any]], columns: list[str]
 ) -> None:
@@ -275,14 +293,7 @@ def assert_same_marts(duckdb_path: Path, spark: SparkBuild) -> None:
             detail = columns.index("rejection_detail")
             for row in duck_rows + spark_rows:
                 row[detail] = row[detail] and row[detail].split(": ", 1)[0]
-        duck_sorted = sort_rows(duck_rows, columns, KEYS[table])
-        spark_sorted = sort_rows(spark_rows, columns, KEYS[table])
-        for duck_row, spark_row in zip(duck_sorted, spark_sorted, strict=True):
-            assert all(same_value(a, b) for a, b in zip(duck_row, spark_row, strict=True)), (
-                table,
-                dict(zip(columns, duck_row, strict=True)),
-                dict(zip(columns, spark_row, strict=True)),
-            )
+        assert_same_rows(table, duck_rows, spark_rows, columns, KEYS[table])
 
 
 def test_spark_builds_the_sample_like_duckdb(
@@ -327,15 +338,9 @@ def test_spark_evaluates_every_measure_like_duckdb(
     ):
         columns = [name for name, *_ in query(sample_evaluation_build, f"describe {table}")]
         assert marts[table]["columns"] == columns, table
-        duck_rows = sort_rows(duckdb_mart(sample_evaluation_build, table, columns), columns, keys)
-        spark_rows = sort_rows(marts[table]["rows"], columns, keys)
-        assert len(spark_rows) == len(duck_rows) > 1, table
-        for duck_row, spark_row in zip(duck_rows, spark_rows, strict=True):
-            assert all(same_value(a, b) for a, b in zip(duck_row, spark_row, strict=True)), (
-                table,
-                dict(zip(columns, duck_row, strict=True)),
-                dict(zip(columns, spark_row, strict=True)),
-            )
+        duck_rows = duckdb_mart(sample_evaluation_build, table, columns)
+        assert len(marts[table]["rows"]) == len(duck_rows) > 1, table
+        assert_same_rows(table, duck_rows, marts[table]["rows"], columns, keys)
     products = marts["int_products"]
     spark_ids = {
         row[products["columns"].index("product_key")]: row[products["columns"].index("product_id")]
