@@ -79,6 +79,7 @@ def dense_rows(c: sp.csr_matrix) -> int:
         np.zeros(n, dtype=np.int64),
         np.empty(n, dtype=np.int32),
         np.empty(max(1, int(np.diff(indptr).max())), dtype=np.int64),
+        np.full(n, -np.inf),
     )
 
 
@@ -175,6 +176,67 @@ def test_huge_counts_are_summed_exactly_in_int64() -> None:
     assert dots.max() > 5e17
     assert run(c, 5) == dense_reference(c, 5, 0.0, 0.0)
     assert sorted(run(c, 5)) == sorted(brute_force(c, norms_of(c), 5, 0.0))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [32_767, 32_768, 65_535, 65_536],
+    ids=[
+        "dot-just-below-2**31",
+        "dot-exactly-2**31",
+        "largest-uint16-count",
+        "count-beyond-uint16",
+    ],
+)
+def test_counts_at_the_narrow_storage_boundaries_are_exact(value: int) -> None:
+    # Products 0 and 1 both buy 2 and 3 `value` times (and 2, 3 both buy 0, 1):
+    # dot(0, 1) = dot(2, 3) = 2 * value**2, every squared norm 2 * value**2.
+    # 32,767 keeps every dot product below 2**31 (an int32 accumulator holds
+    # it), 32,768 makes one exactly 2**31 (it would wrap to -2**31 in int32);
+    # 65,535 is the largest count uint16 holds, 65,536 would wrap to 0.
+    c = symmetric_counts(40, 0.3, 50, seed=7).tolil()
+    c[:4, :] = 0
+    c[:, :4] = 0
+    for a in (0, 1):
+        for b in (2, 3):
+            c[a, b] = c[b, a] = value
+    c = c.tocsr()
+    assert (c[:4].multiply(c[:4]).sum(axis=1) == 2 * value**2).all()
+    assert run(c, 5) == dense_reference(c, 5, 0.0, 0.0)
+    top = {row: (col, sim) for row, col, rank, sim in run(c, 5) if rank == 1}
+    assert top[0] == (1, pytest.approx(1.0)) and top[2] == (3, pytest.approx(1.0))
+
+
+@pytest.mark.parametrize("n", [65_536, 65_537], ids=["uint16-labels", "int32-labels"])
+def test_catalogues_past_65536_products_are_exact(n: int) -> None:
+    # A path: product k bought with k + 1 (counts 1..7). Every product has a
+    # pair, so labels reach n - 1 (the largest uint16 holds is 65,535). Rows k
+    # and k + 2 share co-product k + 1: dot = c[k] * c[k + 1], their only
+    # pair; reference computed here in closed form.
+    counts = 1 + np.arange(n - 1) % 7
+    first = np.arange(n - 1)
+    keys = np.r_[first, first + 1]
+    co_keys = np.r_[first + 1, first]
+    pair_counts = np.r_[counts, counts]
+    squared = np.zeros(n)
+    np.add.at(squared, keys, pair_counts.astype(np.float64) ** 2)
+    norms = np.sqrt(squared)
+    (rows, cols, rank, similarity), _ = cosine_topk.neighbours(
+        keys, co_keys, pair_counts, norms, 5, 0.0, 2
+    )
+    k = np.arange(n - 2)
+    score = (counts[k] * counts[k + 1]).astype(np.float64) / (norms[k] * norms[k + 2])
+    expected = {}
+    for a, b, s in zip(
+        np.r_[k, k + 2].tolist(), np.r_[k + 2, k].tolist(), np.r_[score, score], strict=True
+    ):
+        expected.setdefault(a, []).append((-s, b))
+    want = [
+        (a, b, r + 1, -s) for a in sorted(expected) for r, (s, b) in enumerate(sorted(expected[a]))
+    ]
+    got = list(zip(rows.tolist(), cols.tolist(), rank.tolist(), similarity.tolist(), strict=True))
+    assert got == want
+    assert rows.max() == n - 1
 
 
 @pytest.mark.parametrize(
