@@ -151,7 +151,8 @@
             errors.reason as rejection_reason,
             'line ' || errors.line || ' of the file (the header is line 1): '
             || errors.error_message as rejection_detail,
-            errors.csv_line as raw_line
+            -- DuckDB's text of a line starts with the blank lines before it.
+            ltrim(errors.csv_line, chr(13) || chr(10)) as raw_line
         from errors
         inner join offsets on errors.file_path = offsets.file_path
         inner join blanks on errors.file_path = blanks.file_path and errors.line = blanks.line
