@@ -234,19 +234,33 @@
         "drop table if exists temp.main." ~ probe_tables.errors,
         "drop table if exists temp.main." ~ probe_tables.scans,
     ] -%}
+    {#-
+        One pass keeps what the next steps need: the empty records (their rank
+        among the records read) and, per file, the rank of its first record and
+        how many were read; not a row per line.
+    -#}
     {%- set read -%}
         create or replace temp table {{ probe }} as
-        select
-            file_path,
-            row_number() over () as probe_rank,
-            first_field is null as is_empty
-        from read_csv(
-            [{{ files | join(', ') }}], auto_detect = false, header = true,
-            delim = {{ sales_path_literal(rows[0][1]) }}, quote = '"', escape = '"',
-            columns = {'first_field': 'varchar'}, strict_mode = false,
-            store_rejects = true, rejects_table = '{{ probe_tables.errors }}',
-            rejects_scan = '{{ probe_tables.scans }}', filename = 'file_path'
+        with records as materialized (
+            select
+                file_path,
+                row_number() over () as probe_rank,
+                first_field is null as is_empty
+            from read_csv(
+                [{{ files | join(', ') }}], auto_detect = false, header = true,
+                delim = {{ sales_path_literal(rows[0][1]) }}, quote = '"', escape = '"',
+                columns = {'first_field': 'varchar'}, strict_mode = false,
+                store_rejects = true, rejects_table = '{{ probe_tables.errors }}',
+                rejects_scan = '{{ probe_tables.scans }}', filename = 'file_path'
+            )
         )
+        select file_path, probe_rank, false as is_file, null as records_read
+        from records
+        where is_empty
+        union all
+        select file_path, min(probe_rank), true, count(*)
+        from records
+        group by file_path
     {%- endset -%}
     {%- do statements.append(read) -%}
     {%- set skipped_lines -%}
@@ -270,9 +284,9 @@
             files.first_rank,
             files.emitted + coalesce(skips.skipped, 0) as records
         from (
-            select file_path, min(probe_rank) as first_rank, count(*) as emitted
+            select file_path, probe_rank as first_rank, records_read as emitted
             from {{ probe }}
-            group by file_path
+            where is_file
         ) as files
         left join (
             select file_path, count(*) as skipped from {{ skipped }} group by file_path
@@ -292,7 +306,7 @@
                 probe.probe_rank - counts.first_rank + 1 as emitted_index
             from {{ probe }} as probe
             inner join {{ result.records }} as counts on probe.file_path = counts.file_path
-            where probe.is_empty
+            where not probe.is_file
         ),
         indexed as (
             select
