@@ -131,14 +131,15 @@
                 errors.line,
                 -- The empty records before the line that are not rejected lines, at
                 -- most the file's blank lines: its records - accepted - rejected.
+                -- (No counts: the second read read none of the file's lines.)
                 least(
                     coalesce(before.empty_records, 0),
-                    counts.records - coalesce(lines_per_file.line_count, 0)
+                    coalesce(counts.records - lines_per_file.line_count, 0)
                 ) as blank_lines
             from errors
             left join {{ blank_lines.empty_before }} as before
                 on errors.file_path = before.file_path and errors.line = before.line
-            inner join {{ blank_lines.records }} as counts on errors.file_path = counts.file_path
+            left join {{ blank_lines.records }} as counts on errors.file_path = counts.file_path
             inner join lines_per_file on errors.file_path = lines_per_file.file_path
             where errors.preference = 1
         )
