@@ -621,6 +621,34 @@ def test_blank_lines_do_not_count_in_sales_line_ids(tmp_path: Path) -> None:
         ], name
 
 
+def test_a_file_of_only_an_over_long_line_keeps_it_among_blank_lines(tmp_path: Path) -> None:
+    # The second read that finds the blank lines cannot read a line over DuckDB's maximum
+    # either; a file of a glob holding nothing else must still keep its rejected line.
+    header = "order_id,product_id,category"
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    (folder / "a.csv").write_text("\n".join([header, "", "o1,p1,x", "", "o1,bad"]) + "\n")
+    (folder / "b.csv").write_text("\n".join([header, "x" * 3_000_000 + ",p,c"]) + "\n")
+    (folder / "c.csv").write_text("\n".join([header, "", "o3,p3,y"]) + "\n")
+    result = run_dbt(
+        ["run", "--select", "stg_sales__lines"],
+        tmp_path / "build",
+        dbt_vars={"sales_path": str(folder / "*.csv")},
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    found = rows(
+        tmp_path / "build" / "recommender.duckdb",
+        "select sales_line_id, coalesce(rejection_reason, order_id), source_file"
+        " from stg_sales__lines order by sales_line_id",
+    )
+    assert [(line_id, what, Path(source).name) for line_id, what, source in found] == [
+        (1, "o1", "a.csv"),
+        (2, "malformed line: too few fields", "a.csv"),
+        (3, "malformed line: too long", "b.csv"),
+        (4, "o3", "c.csv"),
+    ]
+
+
 def corpus_as_one_file(folder: Path) -> Path:
     """Every accepted CSV of the corpus in one file, its lines as they were (malformed ones
     stay malformed); each file's orders kept apart by prefixing its name to the order id."""
