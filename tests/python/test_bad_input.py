@@ -554,6 +554,101 @@ def test_malformed_lines_in_a_glob_keep_their_positions(tmp_path: Path) -> None:
     ]
 
 
+# Blank lines are not sales lines (DuckDB's reader and Spark's skip them), but DuckDB's
+# rejects table counts them in a rejected line's number. Each record with the id it must
+# get: its place among the file's records, blank lines left out (None: a blank line).
+BLANK_LINES_FILE = [
+    (None, ""),  # right after the header
+    (1, "o1,p1,bakery"),
+    (2, "o1,p2,bakery"),
+    (None, ""),  # before a malformed line
+    (3, "o2,p1"),  # too few fields
+    (4, "o2,p3,dairy"),
+    (None, ""),  # several in a row, before a good line
+    (None, ""),
+    (None, ""),
+    (5, "o3,p2,bakery"),
+    (6, "o3,p4,dairy,extra"),  # too many fields, right after a good line
+    (7, 'o4,"p5\nstill p5",dairy'),  # a quoted line break: one record on two lines
+    (None, ""),
+    (None, ""),
+    (8, "o4,p6"),  # too few fields, after two blank lines
+    (9, "o5,p1,bakery"),
+    (None, ""),
+    (10, 'o5,"p7,dairy'),  # a quote left open: the last record
+]
+BLANK_LINES_MALFORMED = {3, 6, 8, 10}
+
+
+def test_blank_lines_do_not_count_in_sales_line_ids(tmp_path: Path) -> None:
+    # Every line, accepted or rejected, is numbered 1..N in file order, for one file and for
+    # the same records split over two files read as one glob.
+    header = "order_id,product_id,category"
+    records = [text for _, text in BLANK_LINES_FILE]
+    single = tmp_path / "blank_lines.csv"
+    single.write_text("\n".join([header, *records]) + "\n")
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    (folder / "part_1.csv").write_text("\n".join([header, *records[:8]]) + "\n")
+    (folder / "part_2.csv").write_text("\n".join([header, "", *records[8:]]) + "\n")
+    expected = [
+        (line_id, line_id in BLANK_LINES_MALFORMED, text)
+        for line_id, text in BLANK_LINES_FILE
+        if line_id is not None
+    ]
+    for name, sales_path in (("single", single), ("glob", folder / "*.csv")):
+        workdir = tmp_path / name
+        result = run_dbt(
+            ["run", "--select", "stg_sales__lines"],
+            workdir,
+            dbt_vars={"sales_path": str(sales_path)},
+        )
+        assert result.returncode == 0, result.stdout[-3000:]
+        found = rows(
+            workdir / "recommender.duckdb",
+            "select sales_line_id, coalesce(rejection_reason like 'malformed%', false),"
+            " coalesce(raw_line, order_id || ',' || product_id || ',' || category)"
+            " from stg_sales__lines order by sales_line_id",
+        )
+        # Accepted lines are compared without their quotes (the reader took them off), the
+        # open quote's line without the line break it swallowed (check_malformed_lines).
+        assert [
+            (line_id, rejected, text.removesuffix("\n") if rejected else text.replace('"', ""))
+            for line_id, rejected, text in found
+        ] == [
+            (line_id, rejected, text if rejected else text.replace('"', ""))
+            for line_id, rejected, text in expected
+        ], name
+
+
+def test_a_file_of_only_an_over_long_line_keeps_it_among_blank_lines(tmp_path: Path) -> None:
+    # The second read that finds the blank lines cannot read a line over DuckDB's maximum
+    # either; a file of a glob holding nothing else must still keep its rejected line.
+    header = "order_id,product_id,category"
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    (folder / "a.csv").write_text("\n".join([header, "", "o1,p1,x", "", "o1,bad"]) + "\n")
+    (folder / "b.csv").write_text("\n".join([header, "x" * 3_000_000 + ",p,c"]) + "\n")
+    (folder / "c.csv").write_text("\n".join([header, "", "o3,p3,y"]) + "\n")
+    result = run_dbt(
+        ["run", "--select", "stg_sales__lines"],
+        tmp_path / "build",
+        dbt_vars={"sales_path": str(folder / "*.csv")},
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    found = rows(
+        tmp_path / "build" / "recommender.duckdb",
+        "select sales_line_id, coalesce(rejection_reason, order_id), source_file"
+        " from stg_sales__lines order by sales_line_id",
+    )
+    assert [(line_id, what, Path(source).name) for line_id, what, source in found] == [
+        (1, "o1", "a.csv"),
+        (2, "malformed line: too few fields", "a.csv"),
+        (3, "malformed line: too long", "b.csv"),
+        (4, "o3", "c.csv"),
+    ]
+
+
 def corpus_as_one_file(folder: Path) -> Path:
     """Every accepted CSV of the corpus in one file, its lines as they were (malformed ones
     stay malformed); each file's orders kept apart by prefixing its name to the order id."""
