@@ -516,6 +516,17 @@ def test_a_csv_too_big_to_check_in_memory_is_left_to_the_reader(tmp_path: Path) 
     ]
 
 
+def stage_only(workdir: Path, sales_path: Path) -> Path:
+    """`dbt run --select stg_sales__lines` on sales_path: the DuckDB file it built."""
+    result = run_dbt(
+        ["run", "--select", "stg_sales__lines"],
+        workdir,
+        dbt_vars={"sales_path": str(sales_path)},
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    return workdir / "recommender.duckdb"
+
+
 def test_malformed_lines_in_a_glob_keep_their_positions(tmp_path: Path) -> None:
     # The same lines split over two files read as one input: every line, accepted or
     # malformed, has the position it has in the single file (files in name order).
@@ -531,14 +542,7 @@ def test_malformed_lines_in_a_glob_keep_their_positions(tmp_path: Path) -> None:
         ("single", CORPUS / "malformed_lines.csv"),
         ("glob", folder / "*.csv"),
     ):
-        workdir = tmp_path / name
-        result = run_dbt(
-            ["run", "--select", "stg_sales__lines"],
-            workdir,
-            dbt_vars={"sales_path": str(sales_path)},
-        )
-        assert result.returncode == 0, result.stdout[-3000:]
-        results[name] = sorted(rows(workdir / "recommender.duckdb", positions))
+        results[name] = sorted(rows(stage_only(tmp_path / name, sales_path), positions))
     assert len(results["glob"]) == len(body)
     assert results["glob"] == results["single"]
     files = rows(
@@ -597,15 +601,8 @@ def test_blank_lines_do_not_count_in_sales_line_ids(tmp_path: Path) -> None:
         if line_id is not None
     ]
     for name, sales_path in (("single", single), ("glob", folder / "*.csv")):
-        workdir = tmp_path / name
-        result = run_dbt(
-            ["run", "--select", "stg_sales__lines"],
-            workdir,
-            dbt_vars={"sales_path": str(sales_path)},
-        )
-        assert result.returncode == 0, result.stdout[-3000:]
         found = rows(
-            workdir / "recommender.duckdb",
+            stage_only(tmp_path / name, sales_path),
             "select sales_line_id, coalesce(rejection_reason like 'malformed%', false),"
             " coalesce(raw_line, order_id || ',' || product_id || ',' || category)"
             " from stg_sales__lines order by sales_line_id",
@@ -630,14 +627,8 @@ def test_a_file_of_only_an_over_long_line_keeps_it_among_blank_lines(tmp_path: P
     (folder / "a.csv").write_text("\n".join([header, "", "o1,p1,x", "", "o1,bad"]) + "\n")
     (folder / "b.csv").write_text("\n".join([header, "x" * 3_000_000 + ",p,c"]) + "\n")
     (folder / "c.csv").write_text("\n".join([header, "", "o3,p3,y"]) + "\n")
-    result = run_dbt(
-        ["run", "--select", "stg_sales__lines"],
-        tmp_path / "build",
-        dbt_vars={"sales_path": str(folder / "*.csv")},
-    )
-    assert result.returncode == 0, result.stdout[-3000:]
     found = rows(
-        tmp_path / "build" / "recommender.duckdb",
+        stage_only(tmp_path / "build", folder / "*.csv"),
         "select sales_line_id, coalesce(rejection_reason, order_id), source_file"
         " from stg_sales__lines order by sales_line_id",
     )
