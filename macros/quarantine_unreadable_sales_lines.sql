@@ -54,9 +54,8 @@
     {%- endif -%}
     {%- set tables = sales_rejects_tables() -%}
     {%- set rejected_files = run_query(
-        "select distinct scans.file_path, scans.delimiter from temp.main." ~ tables.errors
-        ~ " as errors inner join temp.main." ~ tables.scans ~ " as scans"
-        ~ " on errors.scan_id = scans.scan_id and errors.file_id = scans.file_id order by 1"
+        "select distinct scans.file_path, scans.delimiter from "
+        ~ rejects_with_their_files(tables) ~ " order by 1"
     ) -%}
     {%- if not rejected_files.rows -%}
         {{ return('') }}
@@ -89,9 +88,7 @@
                         when 'UNQUOTED VALUE' then 0 when 'LINE SIZE OVER MAXIMUM' then 2
                         else 1 end
                 ) as preference
-            from temp.main.{{ tables.errors }} as errors
-            inner join temp.main.{{ tables.scans }} as scans
-                on errors.scan_id = scans.scan_id and errors.file_id = scans.file_id
+            from {{ rejects_with_their_files(tables) }}
         ),
         files as (
             select file as file_path, row_number() over (order by file) as file_order
@@ -272,9 +269,7 @@
             row_number() over (partition by file_path order by line) as skipped_rank
         from (
             select distinct scans.file_path, errors.line
-            from temp.main.{{ probe_tables.errors }} as errors
-            inner join temp.main.{{ probe_tables.scans }} as scans
-                on errors.scan_id = scans.scan_id and errors.file_id = scans.file_id
+            from {{ rejects_with_their_files(probe_tables) }}
         ) as lines
     {%- endset -%}
     {%- do statements.append(skipped_lines) -%}
@@ -321,9 +316,7 @@
         ),
         rejected as (
             select distinct scans.file_path, errors.line - 1 as record_index
-            from temp.main.{{ tables.errors }} as errors
-            inner join temp.main.{{ tables.scans }} as scans
-                on errors.scan_id = scans.scan_id and errors.file_id = scans.file_id
+            from {{ rejects_with_their_files(tables) }}
         ),
         marks as (
             select file_path, record_index, false as is_rejected
@@ -369,3 +362,15 @@
         'LINE SIZE OVER MAXIMUM': 'malformed line: too long',
     }) -}}
 {% endmacro %}
+
+
+{#
+    The FROM clause of a CSV read's rejected lines (store_rejects) joined to
+    the scans that name their files: `errors` and `scans`. tables: the
+    'errors' and 'scans' temp table names of that read.
+#}
+{% macro rejects_with_their_files(tables) -%}
+    temp.main.{{ tables.errors }} as errors
+    inner join temp.main.{{ tables.scans }} as scans
+        on errors.scan_id = scans.scan_id and errors.file_id = scans.file_id
+{%- endmacro %}
